@@ -1,0 +1,70 @@
+"""Shared command-line plumbing: one-line errors and a non-zero exit for bad input.
+
+Every script ends with ``raise SystemExit(run_cli(main, get_args_parser()))``. Errors that
+describe bad user input (:class:`UserError`, missing files, bad configs) print one line on
+stderr, ``error: ...``, and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from stereo_tv.config import ConfigError, parse_config
+
+__all__ = ["UserError", "run_cli", "atomic_path"]
+
+
+class UserError(ValueError):
+    """Bad input from the user: a file, a size, a checkpoint or an option. One-line message."""
+
+
+_USER_ERRORS = (UserError, ConfigError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
+def run_cli(main: Callable[[argparse.Namespace], int | None],
+            parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (with ``--config`` support), run ``main`` and map user errors to exit 2."""
+    try:
+        args = parse_config(parser, argv)
+        code = main(args)
+    except _USER_ERRORS as exc:
+        msg = str(exc)
+        if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in msg:
+            msg = f"{msg}: {exc.filename}"
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+class atomic_path:  # noqa: N801 - used as a context manager, reads like a function
+    """Context manager giving a temporary path that is renamed onto ``path`` only on success.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_path(d / "x.txt") as tmp:
+    ...     _ = tmp.write_text("hi")
+    >>> (d / "x.txt").read_text()
+    'hi'
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}{self.path.suffix}")
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None and self.tmp.exists():
+            os.replace(self.tmp, self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+        return False
