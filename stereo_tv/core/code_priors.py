@@ -1,0 +1,126 @@
+"""Priors on patch codes ``Z = [z_j]`` (paper Sec. 3.1 table): weighted l1, non-local group
+regularisation and variance reduction.
+
+Codes are maps ``(B, p, Hc, Wc)``: ``z_j`` is the ``p``-vector at grid position ``j``. As in
+:mod:`.priors`, the ``*_grad`` functions return every player's partial gradient
+``d psi_j / d z_j``.
+
+* Weighted l1, ``psi_j = sum_l lambda_l |z_j[l]|``: handled exactly by its prox
+  (:func:`weighted_l1_prox`, soft-thresholding at ``eta * lambda``, the ISTA step).
+* Non-local group, ``psi_j = sum_l lambda_l Phi_alpha(u_j[l])`` with
+  ``u_j[l] = (sqrt(a_jr) z_{n(j,r)}[l])_r`` over the group of ``j`` (itself at rank 0 and its
+  ``k`` neighbours) and ``Phi_alpha`` the smoothed l2 norm. Player ``j`` only controls the
+  entry ``r = 0`` of its own group, so
+  ``d psi_j / d z_j[l] = lambda_l a_j0 z_j[l] min(alpha, 1 / ||u_j[l]||)``.
+  ``symmetric=True`` gives the gradient of the potential ``1/2 sum_i psi_i``
+  (:func:`nl_group_potential`), summing over every group that contains ``z_j``.
+* Variance reduction, ``psi_j = mu ||W z_j - P_j yhat||^2`` with ``yhat = avg(W Z)`` (eq. 3);
+  ``yhat`` depends on ``z_j`` through the pixels of patch ``j``, each with weight
+  ``1 / count``, so ``d psi_j / d z_j = 2 mu W^T ((1 - 1 / count_j) * (W z_j - P_j yhat))``.
+
+Example (soft-thresholding with per-atom thresholds):
+    >>> z = torch.tensor([1.0, -1.0]).view(1, 2, 1, 1)
+    >>> weighted_l1_prox(z, torch.tensor([0.5, 2.0]), 1.0).flatten()
+    tensor([0.5000, -0.0000])
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data_terms import apply_dictionary, apply_dictionary_adjoint
+from .patches import extract_patches, patch_average, patch_coverage
+from .smoothing import _l2_envelope, _l2_scale, soft_threshold
+
+__all__ = ["weighted_l1_prox", "nl_group_grad", "nl_group_potential", "variance_grad"]
+
+
+def weighted_l1_prox(Z: torch.Tensor, lam: torch.Tensor,
+                     step: torch.Tensor | float) -> torch.Tensor:
+    """``prox_{step * sum_l lam_l |.|}(Z)``: soft-threshold channel ``l`` at ``step * lam_l``.
+
+    Args:
+        Z: ``(B, p, Hc, Wc)``.
+        lam: ``(p,)`` non-negative thresholds.
+        step: step size (scalar, or ``(B, 1, Hc, Wc)`` per-patch steps).
+    """
+    return soft_threshold(Z, step * lam.view(1, -1, 1, 1))
+
+
+def _gather_rank(Z: torch.Tensor, nbr: torch.Tensor, r: int) -> torch.Tensor:
+    b, p, h, w = Z.shape
+    idx = nbr[:, r].reshape(b, 1, h * w).expand(b, p, h * w)
+    return Z.reshape(b, p, h * w).gather(2, idx).view(b, p, h, w)
+
+
+def _scatter_rank(U: torch.Tensor, nbr: torch.Tensor, r: int) -> torch.Tensor:
+    b, p, h, w = U.shape
+    idx = nbr[:, r].reshape(b, 1, h * w).expand(b, p, h * w)
+    return U.new_zeros(b, p, h * w).scatter_add(2, idx, U.reshape(b, p, h * w)).view(b, p, h, w)
+
+
+def _group_sq_norms(Z: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``||u_j[l]||^2 = sum_r a_jr z_{n(j,r)}[l]^2``, ``(B, p, Hc, Wc)`` (loop over ranks to keep
+    memory at ``O(p Hc Wc)``)."""
+    sq = torch.zeros_like(Z)
+    for r in range(nbr.shape[1]):
+        sq = sq + a[:, r:r + 1] * _gather_rank(Z, nbr, r).square()
+    return sq
+
+
+def nl_group_grad(
+    Z: torch.Tensor,
+    nbr: torch.Tensor,
+    a: torch.Tensor,
+    lam: torch.Tensor,
+    alpha: torch.Tensor | float,
+    symmetric: bool = False,
+) -> torch.Tensor:
+    """Players' gradients of the smoothed non-local group penalty.
+
+    Args:
+        Z: ``(B, p, Hc, Wc)`` codes.
+        nbr: ``(B, k+1, Hc, Wc)`` groups, position itself at rank 0
+            (:func:`.nonlocal_graph.nonlocal_graph` with ``include_self=True``).
+        a: ``(B, k+1, Hc, Wc)`` weights.
+        lam: ``(p,)`` per-atom strengths.
+        alpha: Moreau-Yosida parameter.
+        symmetric: gradient of the potential ``1/2 sum_i psi_i`` instead of the own partials.
+    """
+    m = _l2_scale(_group_sq_norms(Z, nbr, a), alpha)          # min(alpha, 1 / ||u_j[l]||)
+    lam = lam.view(1, -1, 1, 1)
+    if not symmetric:
+        return lam * a[:, :1] * Z * m
+    acc = torch.zeros_like(Z)
+    for r in range(nbr.shape[1]):
+        acc = acc + _scatter_rank(a[:, r:r + 1] * m, nbr, r)
+    return 0.5 * lam * Z * acc
+
+
+def nl_group_potential(
+    Z: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor, lam: torch.Tensor,
+    alpha: torch.Tensor | float,
+) -> torch.Tensor:
+    """``1/2 sum_i sum_l lam_l Phi_alpha(u_i[l])`` per batch element, ``(B,)``."""
+    env = _l2_envelope(_group_sq_norms(Z, nbr, a), alpha)
+    return 0.5 * (lam.view(1, -1, 1, 1) * env).flatten(1).sum(1)
+
+
+def variance_grad(Z: torch.Tensor, W: torch.Tensor, patch: int, size: tuple[int, int],
+                  coverage: torch.Tensor | None = None) -> torch.Tensor:
+    """Players' gradients of ``||W z_j - P_j yhat||^2`` (``yhat = avg(W Z)``), without ``mu``.
+
+    Args:
+        Z: ``(B, p, Hc, Wc)`` codes.
+        W: ``(q, p)`` reconstruction dictionary.
+        patch: patch side ``s``.
+        size: image size ``(H, W)`` with ``Hc = H - s + 1``.
+        coverage: optional precomputed :func:`.patches.patch_coverage`.
+    """
+    cov = patch_coverage(size, patch, Z) if coverage is None else coverage
+    R = apply_dictionary(W, Z)                                    # (B, q, Hc, Wc)
+    yhat = patch_average(R, patch, size, cov)
+    resid = R - extract_patches(yhat, patch)
+    inv = (1.0 / cov).expand(1, yhat.shape[1], *size)
+    own = 1.0 - extract_patches(inv, patch)                       # (1, q, Hc, Wc)
+    return 2.0 * apply_dictionary_adjoint(W, own * resid)

@@ -1,0 +1,83 @@
+"""Data terms ``h_theta(P_j x, z_j)`` and their gradients (paper Sec. 3.1, 3.3, eq. 9).
+
+* pixel identity: ``h_j = w_j / 2 (z_j - x_j)^2``, gradient ``w_j (z_j - x_j)`` (``w_j >= 0`` an
+  optional per-pixel confidence, 1 by default);
+* linear operator: ``h = 1/2 ||A z - x||^2``, gradient ``A^T (A z - x)`` for any object with
+  ``.forward(z)`` and ``.adjoint(y)`` (e.g. the masked FFT of :mod:`stereo_tv.mri`); a complex
+  result of ``adjoint`` is reduced to its real part;
+* patch encoding on a dictionary: ``h_j = 1/2 ||D z_j - P_j x||^2`` with the untied gradient
+  ``C^T (D z_j - P_j x)`` (``C`` a learned preconditioner, ``C = D`` gives the true gradient);
+* patch average through an operator: ``h = 1/2 ||A yhat(Z) - x||^2`` with
+  ``yhat = avg(D Z)`` (eq. 3), gradient ``C^T avg^T (A^T (A yhat - x))``.
+
+Dictionaries are ``(q, p)`` matrices applied to code maps ``(B, p, Hc, Wc)`` as 1x1
+convolutions (:func:`apply_dictionary` and its adjoint).
+
+Example:
+    >>> D = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+    >>> normalize_dictionary(D)                         # largest singular value -> 1
+    tensor([[1.0000, 0.0000],
+            [0.0000, 0.3333]])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .patches import patch_average, patch_average_adjoint
+
+__all__ = [
+    "pixel_data_grad",
+    "operator_data_grad",
+    "apply_dictionary",
+    "apply_dictionary_adjoint",
+    "dictionary_data_grad",
+    "patch_operator_data_grad",
+    "normalize_dictionary",
+]
+
+
+def pixel_data_grad(z: torch.Tensor, x: torch.Tensor,
+                    weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``w (z - x)``; ``weight`` broadcastable to ``z`` (``(B, 1|C, H, W)``) or None for 1."""
+    r = z - x
+    return r if weight is None else weight * r
+
+
+def operator_data_grad(z: torch.Tensor, x: torch.Tensor, operator) -> torch.Tensor:
+    """``A^T (A z - x)`` for an operator with ``.forward`` / ``.adjoint``."""
+    g = operator.adjoint(operator.forward(z) - x)
+    return g.real if torch.is_complex(g) else g
+
+
+def apply_dictionary(D: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    """``D z_j`` at every position: ``(q, p), (B, p, Hc, Wc) -> (B, q, Hc, Wc)``."""
+    q, p = D.shape
+    return F.conv2d(Z, D.view(q, p, 1, 1))
+
+
+def apply_dictionary_adjoint(D: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """``D^T r_j`` at every position: ``(q, p), (B, q, Hc, Wc) -> (B, p, Hc, Wc)``."""
+    q, p = D.shape
+    return F.conv2d(R, D.t().reshape(p, q, 1, 1))
+
+
+def dictionary_data_grad(Z: torch.Tensor, X: torch.Tensor, D: torch.Tensor,
+                         C: torch.Tensor | None = None) -> torch.Tensor:
+    """``C^T (D z_j - P_j x)`` for all ``j``; ``X = extract_patches(x)`` ``(B, q, Hc, Wc)``."""
+    return apply_dictionary_adjoint(D if C is None else C, apply_dictionary(D, Z) - X)
+
+
+def patch_operator_data_grad(Z: torch.Tensor, x: torch.Tensor, operator, D: torch.Tensor,
+                             C: torch.Tensor, patch: int, size: tuple[int, int]) -> torch.Tensor:
+    """``C^T avg^T (A^T (A avg(D Z) - x))``, the codes' gradient of ``1/2 ||A yhat(Z) - x||^2``."""
+    yhat = patch_average(apply_dictionary(D, Z), patch, size)
+    r = operator_data_grad(yhat, x, operator)
+    return apply_dictionary_adjoint(C, patch_average_adjoint(r, patch))
+
+
+def normalize_dictionary(D: torch.Tensor) -> torch.Tensor:
+    """``D / sigma_max(D)`` (Sec. 3.3), so that step 1 is the ISTA step ``1 / L``."""
+    return D / torch.linalg.matrix_norm(D, ord=2)
+

@@ -1,0 +1,280 @@
+"""Non-local similarity graph and its gather / scatter operators (paper Sec. 3.1, NLTV / group).
+
+For every position ``j`` of a grid we keep the ``k`` most similar other positions ``n(j, r)``,
+``r = 1..k``, inside a ``window x window`` search window, for the patch distance
+
+    ``d_jk = || diag(kappa) (P_j y - P_k y) ||^2 = sum_p kappa_p^2 (y_{j+p} - y_{k+p})^2``
+
+computed on the current estimate ``y``, and the normalised weights ``a_jk = softmax_k(-d_jk)``.
+
+Two grids are supported (``mode``):
+
+* ``"same"``: one position per pixel, patches centred on it (``y`` replicate-padded by
+  ``patch // 2``); used by the pixel games (NLTV, non-local Laplacian).
+* ``"valid"``: one position per ``patch x patch`` patch fully inside ``y`` (top-left corner at
+  ``(i, j)``, grid ``(H - patch + 1, W - patch + 1)``); used by the patch games.
+
+The neighbour search (:func:`knn_search`) runs without autograd, in blocks of rows (memory
+``O(k * H * W)`` plus a fixed block, never ``O(window^2 * H * W)``); the distances of the kept
+neighbours are then recomputed by :func:`patch_distance`, a custom autograd function that is
+differentiable in ``y`` and ``kappa`` and recomputes its intermediate values in the backward
+pass (memory ``O(k * H * W)`` as well). Gradients therefore flow through the weights, not
+through the arg-min indices.
+
+Neighbour indices are flat indices into the grid, ``(B, k, Hg, Wg)`` ``int64``. A position with
+fewer than ``k`` valid candidates (tiny images) gets its own index and ``valid = False`` there;
+its weight is 0.
+
+Example:
+    >>> y = torch.tensor([[[[0.0, 1.0, 3.0, 7.0]]]])
+    >>> nbr, valid = knn_search(y, torch.ones(1), k=1, window=3, patch=1)
+    >>> nbr[0, 0, 0].tolist()                                  # nearest other pixel
+    [1, 0, 1, 2]
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "pad_for_patches",
+    "knn_search",
+    "patch_distance",
+    "softmax_weights",
+    "nonlocal_graph",
+    "nl_gather",
+    "nl_gather_adjoint",
+    "nl_diff",
+    "nl_diff_adjoint",
+]
+
+
+def pad_for_patches(y: torch.Tensor, patch: int, mode: str) -> torch.Tensor:
+    """The image whose ``patch x patch`` windows are the patches ``P_j y`` of the grid."""
+    if mode == "same":
+        r = patch // 2
+        return F.pad(y, (r, patch - 1 - r, r, patch - 1 - r), mode="replicate") if patch > 1 else y
+    if mode == "valid":
+        return y
+    raise ValueError(f"mode must be 'same' or 'valid', got {mode!r}")
+
+
+def _window_offsets(window: int) -> list[tuple[int, int]]:
+    r = window // 2
+    return [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if (dy, dx) != (0, 0)]
+
+
+@torch.no_grad()
+def knn_search(
+    y: torch.Tensor,
+    kappa: torch.Tensor,
+    k: int,
+    window: int,
+    patch: int,
+    mode: str = "same",
+    block_elems: int = 1 << 22,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest other positions of every grid position (no gradient).
+
+    The grid is processed in blocks of rows; for each block the distances to all
+    ``window^2 - 1`` offsets are computed at once (a depthwise convolution of the squared
+    differences with ``kappa^2``) and reduced by ``topk``. Peak extra memory is about
+    ``3 * block_elems`` values.
+
+    Args:
+        y: ``(B, C, H, W)`` current estimate.
+        kappa: ``(C * patch * patch,)`` or ``(patch * patch,)`` (shared by the channels).
+        k: neighbours kept per position.
+        window: odd search window side; candidates are the ``window^2 - 1`` offsets.
+        patch: patch side (odd for centred ``"same"`` patches; even sides lean up-left).
+        mode: ``"same"`` or ``"valid"`` (see the module docstring).
+        block_elems: distances held at once (``offsets * rows * Wg``).
+
+    Returns:
+        ``nbr`` ``(B, k, Hg, Wg)`` int64 flat grid indices and ``valid`` ``(B, k, Hg, Wg)`` bool.
+    """
+    ypad = pad_for_patches(y, patch, mode)
+    b, c, hp, wp = ypad.shape
+    hg, wg = hp - patch + 1, wp - patch + 1
+    if hg < 1 or wg < 1:
+        raise ValueError(f"image {tuple(y.shape[-2:])} is smaller than the {patch}x{patch} patch")
+    offsets = _window_offsets(window)
+    n = len(offsets)
+    kap2 = _kappa_map(kappa, c, patch).square().to(y.dtype)                # (C, s, s)
+    weight = kap2.unsqueeze(1).repeat(n, 1, 1, 1)                          # (n*C, 1, s, s)
+    r = window // 2
+    big = F.pad(ypad, (r, r, r, r), mode="replicate") if r > 0 else ypad
+    dy = torch.tensor([o[0] for o in offsets], device=y.device).view(n, 1, 1)
+    dx = torch.tensor([o[1] for o in offsets], device=y.device).view(n, 1, 1)
+    cols = torch.arange(wg, device=y.device).view(1, 1, wg)
+    col_ok = (cols + dx >= 0) & (cols + dx < wg)                           # (n, 1, Wg)
+    kk = min(k, n)
+    rows = max(1, block_elems // max(1, n * wg))
+    nbr = torch.empty(b, k, hg, wg, dtype=torch.long, device=y.device)
+    valid = torch.zeros(b, k, hg, wg, dtype=torch.bool, device=y.device)
+    for r0 in range(0, hg, rows):
+        r1 = min(hg, r0 + rows)
+        h_in = r1 - r0 + patch - 1
+        ref = ypad[..., r0:r0 + h_in, :].unsqueeze(1)                      # (B, 1, C, h_in, Wp)
+        shifted = torch.stack([big[..., r + r0 + oy:r + r0 + oy + h_in, r + ox:r + ox + wp]
+                               for oy, ox in offsets], dim=1)              # (B, n, C, h_in, Wp)
+        e = (shifted - ref).square_().view(b, n * c, h_in, wp)
+        d = F.conv2d(e, weight, groups=n * c).view(b, n, c, r1 - r0, wg).sum(2)
+        rr = torch.arange(r0, r1, device=y.device).view(1, -1, 1)
+        inside = ((rr + dy >= 0) & (rr + dy < hg)) & col_ok                # (n, rows, Wg)
+        d = d.masked_fill_(~inside, float("inf")).permute(0, 2, 3, 1)      # (B, rows, Wg, n)
+        best_d, best_o = d.topk(kk, dim=-1, largest=False)
+        ok = torch.isfinite(best_d)
+        own = (rr.view(-1, 1) * wg + cols.view(1, -1)).unsqueeze(-1)      # (rows, Wg, 1)
+        idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
+        idx = torch.where(ok, idx, own.expand_as(idx))
+        nbr[:, :kk, r0:r1] = idx.permute(0, 3, 1, 2)
+        valid[:, :kk, r0:r1] = ok.permute(0, 3, 1, 2)
+    if kk < k:                                        # fewer candidates than k: self, invalid
+        own = torch.arange(hg * wg, device=y.device).view(1, 1, hg, wg)
+        nbr[:, kk:] = own
+    return nbr, valid
+
+
+def _kappa_map(kappa: torch.Tensor, c: int, patch: int) -> torch.Tensor:
+    n = patch * patch
+    if kappa.numel() == n:
+        return kappa.view(1, patch, patch).expand(c, patch, patch)
+    if kappa.numel() == c * n:
+        return kappa.view(c, patch, patch)
+    raise ValueError(f"kappa has {kappa.numel()} entries; expected {n} or {c * n} "
+                     f"for {c} channel(s) and {patch}x{patch} patches")
+
+
+class _PatchDistance(torch.autograd.Function):
+    """``d[b, r, j] = sum_{c, p} kappa2[c, p] (ypad[b, c, j + p] - ypad[b, c, n(j, r) + p])^2``."""
+
+    @staticmethod
+    def forward(ctx, ypad, kap2, nbr):
+        b, c, hp, wp = ypad.shape
+        s = kap2.shape[-1]
+        k, hg, wg = nbr.shape[1:]
+        ctx.save_for_backward(ypad, kap2, nbr)
+        idx = nbr.reshape(b, 1, k * hg * wg).expand(b, c, -1)
+        d = ypad.new_zeros(b, k, hg * wg)
+        for py in range(s):
+            for px in range(s):
+                yp = ypad[..., py:py + hg, px:px + wg].reshape(b, c, 1, hg * wg)
+                yn = yp.reshape(b, c, -1).gather(2, idx).view(b, c, k, hg * wg)
+                d += ((yn - yp).square() * kap2[:, py, px].view(1, c, 1, 1)).sum(1)
+        return d.view(b, k, hg, wg)
+
+    @staticmethod
+    def backward(ctx, g):
+        ypad, kap2, nbr = ctx.saved_tensors
+        b, c, hp, wp = ypad.shape
+        s = kap2.shape[-1]
+        k, hg, wg = nbr.shape[1:]
+        n = hg * wg
+        idx = nbr.reshape(b, 1, k * n).expand(b, c, -1)
+        g = g.reshape(b, 1, k, n)
+        grad_y = torch.zeros_like(ypad) if ctx.needs_input_grad[0] else None
+        grad_k = torch.zeros_like(kap2) if ctx.needs_input_grad[1] else None
+        for py in range(s):
+            for px in range(s):
+                yp = ypad[..., py:py + hg, px:px + wg].reshape(b, c, 1, n)
+                yn = yp.reshape(b, c, n).gather(2, idx).view(b, c, k, n)
+                diff = yn - yp                                        # (B, C, k, N)
+                if grad_k is not None:
+                    grad_k[:, py, px] = (g * diff.square()).sum(dim=(0, 2, 3))
+                if grad_y is not None:
+                    t = 2.0 * kap2[:, py, px].view(1, c, 1, 1) * g * diff
+                    acc = -t.sum(2)
+                    acc = acc.scatter_add(2, idx, t.reshape(b, c, k * n))
+                    grad_y[..., py:py + hg, px:px + wg] += acc.view(b, c, hg, wg)
+        return grad_y, grad_k, None
+
+
+def patch_distance(
+    y: torch.Tensor, kappa: torch.Tensor, nbr: torch.Tensor, patch: int, mode: str = "same"
+) -> torch.Tensor:
+    """Differentiable ``d_jk`` for given neighbours.
+
+    Args:
+        y: ``(B, C, H, W)``.
+        kappa: ``(patch^2,)`` or ``(C * patch^2,)``.
+        nbr: ``(B, k, Hg, Wg)`` flat grid indices (from :func:`knn_search`).
+        patch, mode: as in :func:`knn_search`.
+
+    Returns:
+        ``(B, k, Hg, Wg)`` distances; gradients flow to ``y`` and ``kappa``.
+    """
+    ypad = pad_for_patches(y, patch, mode)
+    kap2 = _kappa_map(kappa, y.shape[1], patch).square()
+    return _PatchDistance.apply(ypad, kap2, nbr)
+
+
+def softmax_weights(d: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``a_jr = exp(-d_jr) / sum_{valid l} exp(-d_jl)`` over dim 1; 0 where not ``valid``."""
+    shift = d.detach().masked_fill(~valid, float("inf")).amin(dim=1, keepdim=True)
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    e = torch.exp(-(d - shift).masked_fill(~valid, 0.0)) * valid
+    return e / e.sum(dim=1, keepdim=True).clamp_min(torch.finfo(d.dtype).tiny)
+
+
+def nonlocal_graph(
+    y: torch.Tensor,
+    kappa: torch.Tensor,
+    k: int = 9,
+    window: int = 15,
+    patch: int = 5,
+    mode: str = "same",
+    include_self: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Neighbours and softmax weights of the non-local graph of ``y``.
+
+    Args:
+        y: ``(B, C, H, W)`` current estimate.
+        kappa: learned patch-distance weights ``(patch^2,)`` or ``(C * patch^2,)``.
+        k: neighbours per position (besides itself).
+        window, patch, mode: see :func:`knn_search`.
+        include_self: put the position itself at rank 0 (distance 0) so that ``k + 1``
+            neighbours are returned (the group of the non-local group penalty).
+
+    Returns:
+        ``nbr`` ``(B, k[+1], Hg, Wg)`` int64 and weights ``a`` of the same shape, summing to 1
+        over dim 1 (0 for missing neighbours); ``a`` is differentiable in ``y`` and ``kappa``.
+    """
+    if window % 2 != 1 or window < 1 or patch < 1:
+        raise ValueError(f"window must be odd and patch >= 1, got {window} and {patch}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    nbr, valid = knn_search(y, kappa, k, window, patch, mode)
+    if include_self:
+        own = torch.arange(nbr[0, 0].numel(), device=nbr.device).view(1, 1, *nbr.shape[2:])
+        nbr = torch.cat([own.expand(nbr.shape[0], 1, -1, -1), nbr], dim=1)
+        valid = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)
+    d = patch_distance(y, kappa, nbr, patch, mode)
+    return nbr, softmax_weights(d, valid)
+
+
+def nl_gather(z: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
+    """``(G z)[b, c, r, j] = z[b, c, n(j, r)]``: ``(B, C, Hg, Wg) -> (B, C, k, Hg, Wg)``."""
+    b, c, h, w = z.shape
+    k = nbr.shape[1]
+    idx = nbr.reshape(b, 1, k * h * w).expand(b, c, -1)
+    return z.reshape(b, c, h * w).gather(2, idx).view(b, c, k, h, w)
+
+
+def nl_gather_adjoint(u: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
+    """Adjoint of :func:`nl_gather` (scatter-add): ``(B, C, k, Hg, Wg) -> (B, C, Hg, Wg)``."""
+    b, c, k, h, w = u.shape
+    idx = nbr.reshape(b, 1, k * h * w).expand(b, c, -1)
+    out = u.new_zeros(b, c, h * w).scatter_add(2, idx, u.reshape(b, c, k * h * w))
+    return out.view(b, c, h, w)
+
+
+def nl_diff(z: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
+    """Non-local differences ``z_{n(j, r)} - z_j``: ``(B, C, H, W) -> (B, C, k, H, W)``."""
+    return nl_gather(z, nbr) - z.unsqueeze(2)
+
+
+def nl_diff_adjoint(u: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:
+    """Adjoint of :func:`nl_diff`: ``(B, C, k, H, W) -> (B, C, H, W)``."""
+    return nl_gather_adjoint(u, nbr) - u.sum(2)

@@ -1,0 +1,87 @@
+"""Code priors: weighted l1 prox, non-local group, variance reduction."""
+
+import torch
+
+from stereo_tv.core.code_priors import (
+    nl_group_grad,
+    nl_group_potential,
+    variance_grad,
+    weighted_l1_prox,
+)
+from stereo_tv.core.data_terms import apply_dictionary
+from stereo_tv.core.nonlocal_graph import nonlocal_graph
+from stereo_tv.core.patches import extract_patches, patch_average
+
+D64 = torch.float64
+
+
+def test_weighted_l1_prox_is_the_minimiser():
+    Z = torch.randn(2, 3, 4, 5, dtype=D64)
+    lam = torch.tensor([0.1, 0.5, 0.0], dtype=D64)
+    P = weighted_l1_prox(Z, lam, 2.0)
+    # optimality of 1/2||V - Z||^2 + 2 sum lam |V|: a perturbation never decreases the objective
+    obj = lambda V: 0.5 * (V - Z).square().sum() + 2.0 * (lam.view(1, 3, 1, 1) * V.abs()).sum()  # noqa: E731
+    for _ in range(20):
+        assert obj(P) <= obj(P + 1e-3 * torch.randn_like(P)) + 1e-12
+    assert torch.equal(P[:, 2], Z[:, 2])                       # zero threshold: unchanged
+    Zg, lg = Z.clone().requires_grad_(), (lam + 0.05).requires_grad_()
+    assert torch.autograd.gradcheck(lambda z, l: weighted_l1_prox(z, l, 0.7), (Zg, lg))
+
+
+def _groups(hc=6, wc=5, k=3):
+    y = torch.rand(2, 1, hc + 2, wc + 2, dtype=D64)
+    return nonlocal_graph(y, torch.ones(9, dtype=D64), k, 5, 3, "valid", include_self=True)
+
+
+def test_group_gradcheck_and_potential():
+    nbr, a = _groups()
+    Z = torch.randn(2, 4, 6, 5, dtype=D64, requires_grad=True)
+    lam = torch.rand(4, dtype=D64, requires_grad=True)
+    alpha = torch.tensor(2.0, dtype=D64, requires_grad=True)
+    for sym in (False, True):
+        f = lambda Z, lam, alpha, sym=sym: nl_group_grad(Z, nbr, a, lam, alpha, sym)  # noqa: E731
+        assert torch.autograd.gradcheck(f, (Z, lam, alpha))
+    (gv,) = torch.autograd.grad(nl_group_potential(Z, nbr, a, lam, alpha).sum(), Z)
+    torch.testing.assert_close(nl_group_grad(Z, nbr, a, lam, alpha, True), gv)
+
+
+def test_group_own_partial_is_the_derivative_of_the_own_objective():
+    nbr, a = _groups()
+    Z = torch.randn(1, 3, 6, 5, dtype=D64)
+    Z = torch.cat([Z, Z])
+    lam = torch.rand(3, dtype=D64)
+    alpha = torch.tensor(3.0, dtype=D64)
+    g = nl_group_grad(Z, nbr, a, lam, alpha, False)
+    j = (2, 3)
+    flat = j[0] * 5 + j[1]
+    zj = Z[0, :, j[0], j[1]].clone().requires_grad_()
+    Zf = Z[0].reshape(3, -1).clone()
+    members = nbr[0, :, j[0], j[1]]
+    assert members[0] == flat
+    cols = [zj if int(m) == flat else Zf[:, int(m)] for m in members]
+    u = torch.stack(cols, 1) * a[0, :, j[0], j[1]].sqrt()     # (p, k+1)
+    sq = u.square().sum(1)
+    norm = sq.sqrt()
+    env = torch.where(norm * alpha <= 1, 0.5 * alpha * sq, norm - 0.5 / alpha)
+    (gj,) = torch.autograd.grad((lam * env).sum(), zj)
+    torch.testing.assert_close(g[0, :, j[0], j[1]], gj)
+
+
+def test_variance_gradient_is_the_own_partial_derivative():
+    s, size = 3, (8, 7)
+    W = torch.randn(9, 4, dtype=D64)
+    Z = torch.randn(1, 4, 6, 5, dtype=D64)
+    g = variance_grad(Z, W, s, size)
+    j = (1, 4)                                                # near the right border
+    zj = Z[0, :, j[0], j[1]].clone().requires_grad_()
+    mask = torch.zeros_like(Z)
+    mask[0, :, j[0], j[1]] = 1
+    Zj = Z * (1 - mask) + mask * zj.view(1, 4, 1, 1)
+    R = apply_dictionary(W, Zj)
+    yhat = patch_average(R, s, size)
+    psi_j = (R - extract_patches(yhat, s))[0, :, j[0], j[1]].square().sum()
+    (gj,) = torch.autograd.grad(psi_j, zj)
+    torch.testing.assert_close(g[0, :, j[0], j[1]], gj)
+    Zg = Z.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda z, w: variance_grad(z, w, s, size),
+                                    (Zg, W.clone().requires_grad_()))
