@@ -1,0 +1,14 @@
+"""Stereo backbones sharing one interface: ``model(left, right) -> (B, 1, H, W)`` disparity.
+
+* :class:`PSMNet` -- adapter to the PSMNet backbone in ``thirdparty/psmnet`` (loads the
+  official checkpoints with :meth:`PSMNet.from_checkpoint`).
+* :mod:`stereo_tv.models.classical` -- ``SGBMBackbone`` (OpenCV semi-global matching).
+
+Inputs are ImageNet-normalized ``(B, 3, H, W)`` images; see :mod:`stereo_tv.predict` for numpy
+images of any size.
+"""
+
+from stereo_tv.models.classical import SGBMBackbone
+from stereo_tv.models.psmnet import PSMNet, psmnet_loss, psmnet_memory_bytes
+
+__all__ = ["PSMNet", "SGBMBackbone", "psmnet_loss", "psmnet_memory_bytes"]
