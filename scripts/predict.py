@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stereo_tv.cli import atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, run_cli
 from stereo_tv.io import read_image, write_image, write_kitti_disp
 from stereo_tv.predict import (
     WEIGHTS_ENV,
@@ -30,6 +30,7 @@ from stereo_tv.predict import (
     resolve_device,
     resolve_weights,
 )
+from stereo_tv.viz.pointcloud import add_camera_args
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -51,12 +52,23 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="also write <name>_conf.npy (max softmax probability)")
     p.add_argument("--vmax", type=float, default=None, help="colour-map range (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--pointcloud", default=None, help="also write a coloured point cloud (.ply)")
+    p.add_argument("--render", default=None, help="with --pointcloud: a PNG picture of it")
+    p.add_argument("--max-depth", type=float, default=None, help="point-cloud depth clip")
+    add_camera_args(p)
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     from stereo_tv.viz.colormap import disparity_to_color
 
+    if args.pointcloud and not args.pointcloud.lower().endswith(".ply"):
+        raise UserError(f"--pointcloud must end in .ply, got {args.pointcloud}")
+    if args.render and not args.pointcloud:
+        raise UserError("--render needs --pointcloud")
+    if args.pointcloud and not (args.calib or args.focal or args.q):
+        raise UserError("--pointcloud needs a camera: --calib FILE, --focal F --baseline B, "
+                        "or --q Q.npy")
     if args.threads:
         torch.set_num_threads(args.threads)
     left, right = as_rgb_pair(read_image(args.left), read_image(args.right))
@@ -94,7 +106,23 @@ def main(args: argparse.Namespace) -> int:
           f"{seconds:.2f} s on {device} ({type(model).__name__}, maxdisp {args.maxdisp})")
     for path in paths.values():
         print(f"wrote {path}")
+    if args.pointcloud:
+        _write_pointcloud(args, disp, left)
     return 0
+
+
+def _write_pointcloud(args: argparse.Namespace, disp: np.ndarray, left: np.ndarray) -> None:
+    from stereo_tv.viz.pointcloud import camera_from_args, save_pointcloud
+
+    try:
+        camera = camera_from_args(args, disp.shape)
+        info = save_pointcloud(disp, left, camera, args.pointcloud, args.render,
+                               max_depth=args.max_depth)
+    except (ValueError, RuntimeError) as exc:
+        raise UserError(f"point cloud: {exc}") from None
+    print(f"wrote {info['points']} points to {info['ply']}")
+    if info["render"]:
+        print(f"rendered {info['render']} with the {info['renderer']} renderer")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,8 @@ def _read_disp(path: str) -> np.ndarray:
     return np.where(valid, disp, np.nan).astype(np.float32)
 
 
-def _camera_from_args(args, shape) -> StereoCamera:
+def camera_from_args(args, shape) -> StereoCamera:
+    """Camera from the options of :func:`add_camera_args` for an image of ``shape`` (H, W)."""
     h, w = shape
     if args.calib:
         if not Path(args.calib).is_file():
@@ -242,12 +243,9 @@ def _camera_from_args(args, shape) -> StereoCamera:
     return StereoCamera(f=args.focal, cx=cx, cy=cy, baseline=args.baseline, doffs=args.doffs)
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description="Disparity + left image -> coloured point cloud (.ply) and a picture.")
-    p.add_argument("disp", help="left disparity: .npy / .pfm (H, W) or KITTI 16-bit PNG")
-    p.add_argument("left", help="left image (colours)")
-    cam = p.add_mutually_exclusive_group(required=True)
+def add_camera_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """Camera options shared by every script that writes point clouds."""
+    cam = p.add_mutually_exclusive_group(required=required)
     cam.add_argument("--calib", help="KITTI calib_cam_to_cam.txt (P_rect_02/03) or "
                                      "Middlebury calib.txt")
     cam.add_argument("--focal", type=float, help="focal length in pixels (with --baseline)")
@@ -256,6 +254,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--cx", type=float, help="principal point x (default: image centre)")
     p.add_argument("--cy", type=float, help="principal point y (default: image centre)")
     p.add_argument("--doffs", type=float, default=0.0, help="cx_right - cx_left in pixels")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description="Disparity + left image -> coloured point cloud (.ply) and a picture.")
+    p.add_argument("disp", help="left disparity: .npy / .pfm (H, W) or KITTI 16-bit PNG")
+    p.add_argument("left", help="left image (colours)")
+    add_camera_args(p, required=True)
     p.add_argument("--out", required=True, help="output .ply")
     p.add_argument("--render", help="also write a PNG picture of the cloud")
     p.add_argument("--max-depth", type=float, help="drop points farther than this")
@@ -289,7 +295,7 @@ def main(args: argparse.Namespace) -> int:
     if disp_right is not None and disp_right.shape != disp.shape:
         raise UserError(f"--right-disp has shape {disp_right.shape}, expected {disp.shape}")
     try:
-        camera = _camera_from_args(args, disp.shape)
+        camera = camera_from_args(args, disp.shape)
         cloud = disparity_to_pointcloud(disp, left, camera, max_depth=args.max_depth,
                                         disp_right=disp_right, lr_thresh=args.lr_thresh)
     except ValueError as exc:

@@ -50,6 +50,29 @@ def test_predict_writes_npy_kitti_png_and_colour(tmp_path, pair, random_checkpoi
         "L_conf.npy", "L_disp.npy", "L_disp.png", "L_disp_color.png"]
 
 
+def test_predict_writes_pointcloud_and_render(tmp_path, pair, random_checkpoint):
+    out = tmp_path / "out"
+    proc = run_script("predict.py", "--left", str(pair[0]), "--right", str(pair[1]),
+                      "--out", str(out), "--maxdisp", "64", "--device", "cpu",
+                      "--pointcloud", str(out / "cloud.ply"), "--render", str(out / "cloud.png"),
+                      "--focal", "300", "--baseline", "0.5",
+                      env_extra={"STEREO_TV_PSMNET": str(random_checkpoint)})
+    assert proc.returncode == 0, proc.stderr
+    assert "points to" in proc.stdout and "rendered" in proc.stdout
+    assert (out / "cloud.ply").stat().st_size > 0
+    picture = cv2.imread(str(out / "cloud.png"))
+    assert picture is not None and picture.std() > 0
+
+
+def test_predict_pointcloud_without_camera_is_a_user_error(tmp_path, pair, random_checkpoint):
+    out = tmp_path / "out"
+    proc = run_script("predict.py", "--left", str(pair[0]), "--right", str(pair[1]),
+                      "--out", str(out), "--maxdisp", "64", "--pointcloud", str(out / "c.ply"),
+                      env_extra={"STEREO_TV_PSMNET": str(random_checkpoint)})
+    _assert_user_error(proc, "needs a camera")
+    assert not out.exists()
+
+
 def _bad_inputs(tmp, pair, ckpt):
     left, right = pair
     small = write_rgb(tmp / "small.png", make_pair(200, 230)[0])
