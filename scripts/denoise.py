@@ -1,0 +1,289 @@
+"""Grayscale denoising: train, export, evaluate and run the paper's denoisers.
+
+Verbs (one flat set of options, so ``--config FILE.yaml`` can set any of them):
+
+* ``train --model NAME --sigma S [--data Train400] [--val Set12] [--export PATH]``: trains with
+  the engine :mod:`stereo_tv.train` on random crops of the training images, validates on the
+  fixed-noise validation images every epoch (best checkpoint by ``<val>/psnr``), resumable
+  with ``--resume``; ``--export`` writes the small weight file at the end.
+* ``export --run-dir DIR --out PATH``: weight file from a run's best (or last) checkpoint.
+* ``eval (--model NAME | --weights PATH) --sigma S --data DIR [--json OUT]``: per-image and
+  mean PSNR, SSIM and seconds under the noise protocol of :mod:`stereo_tv.denoise._noise`.
+* ``run --input NOISY.png --sigma S --out CLEAN.png [--model NAME | --weights PATH]``: denoise
+  a user's image of any size, gray or colour (per channel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.denoise import (
+    MODEL_NAMES,
+    NoisyImages,
+    TrainCrops,
+    apply_denoiser,
+    build_model,
+    load_denoiser,
+    load_weights,
+    model_family,
+    psnr,
+    read_image,
+    save_weights,
+    ssim,
+    write_image,
+)
+from stereo_tv.train import add_engine_args
+
+DATA = "/work/shared/data/denoise"
+VERBS = ("train", "export", "eval", "run")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train, export, evaluate and run denoisers.")
+    p.add_argument("command", choices=VERBS, help="what to do")
+    p.add_argument("--model", default="tv-asym-eg",
+                   help=f"model name, one of: {', '.join(MODEL_NAMES)}")
+    p.add_argument("--sigma", type=float, default=None, help="noise level (0-255 scale)")
+    p.add_argument("--weights", default=None, help="eval/run: a weight file instead of --model")
+    p.add_argument("--untrained", action="store_true",
+                   help="eval/run: the model's initialization (no weights)")
+    # data
+    p.add_argument("--data", default=None,
+                   help=f"train: training images (default {DATA}/Train400); eval: test images")
+    p.add_argument("--val", default=f"{DATA}/Set12", help="train: validation images")
+    p.add_argument("--crop", type=int, default=64, help="train: crop side")
+    p.add_argument("--crops-per-image", type=int, default=1, help="train: crops per image/epoch")
+    p.add_argument("--train-limit", type=int, default=None, help="train: first N images only")
+    p.add_argument("--val-limit", type=int, default=None, help="train: first N val images only")
+    p.add_argument("--every", type=int, default=1, help="eval: every N-th image of --data only")
+    p.add_argument("--init-from", default=None,
+                   help="train: start from this weight file (another sigma: solver weights "
+                        "are rescaled by the sigma ratio)")
+    p.add_argument("--tune-init", action=argparse.BooleanOptionalAction, default=True,
+                   help="train: tune the initial solver quantities on training images first")
+    p.add_argument("--iters", type=int, default=None, help="override the model's iterations")
+    p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
+                   help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
+                        "i.e. their mean PSNR)")
+    p.add_argument("--relative-lr", action=argparse.BooleanOptionalAction, default=False,
+                   help="train: per-parameter learning rates relative to their scale "
+                        "(stereo_tv.denoise._task.relative_lr_groups)")
+    # outputs
+    p.add_argument("--export", default=None, help="train: write the weight file here at the end")
+    p.add_argument("--out", default=None, help="export: weight file; run: output image")
+    p.add_argument("--input", default=None, help="run: noisy input image")
+    p.add_argument("--json", default=None, help="eval: write the results as JSON here")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="export: which checkpoint of --run-dir")
+    add_engine_args(p)
+    p.set_defaults(name=None, workers=0, best_metric=None)
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"iters": args.iters} if args.iters else {}
+
+
+def _need(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) is None:
+            raise UserError(f"{args.command} needs --{name.replace('_', '-')}")
+
+
+def _check_model(name: str) -> None:
+    try:
+        model_family(name)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _device(args: argparse.Namespace) -> torch.device:
+    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------- train / export
+def train(args: argparse.Namespace) -> int:
+    from stereo_tv.denoise._init import rescale_to_sigma, tune_init
+    from stereo_tv.denoise._task import DenoiseTask, relative_lr_groups
+    from stereo_tv.train import Engine, build_scheduler, seed_everything
+
+    _need(args, "sigma")
+    _check_model(args.model)
+    if model_family(args.model) == "classical":
+        raise UserError(f"'{args.model}' is a classical method, it has nothing to train")
+    args.data = args.data or f"{DATA}/Train400"
+    val_name = Path(args.val).name.lower()
+    args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
+    args.best_metric = args.best_metric or f"{val_name}/psnr"
+    seed_everything(args.seed)
+    model = build_model(args.model, args.sigma, **_overrides(args))
+    train_set = TrainCrops(args.data, args.sigma, crop=args.crop,
+                           crops_per_image=args.crops_per_image, limit=args.train_limit)
+    init_info = {}
+    if args.resume is None and args.init_from:
+        src, blob = load_weights(args.init_from)
+        init_info = rescale_to_sigma(model, src, blob["sigma"], args.sigma)
+    elif args.resume is None and args.tune_init and model_family(args.model) == "pixel":
+        crop = 64 if model.graph == "nonlocal" else None  # non-local solves are slow on a CPU
+        init_info = tune_init(model, train_set.images[:8], args.sigma, crop=crop,
+                              rounds=2 if crop else 3)
+    if init_info:
+        print(f"initialization: {init_info}", flush=True)
+    val_set = NoisyImages(args.val, args.sigma, limit=args.val_limit)
+    engine = Engine.from_args(model, DenoiseTask(args.loss), train_set, {val_name: val_set}, args)
+    if args.relative_lr:
+        engine.optimizer = torch.optim.Adam(relative_lr_groups(engine.model, args.lr),
+                                            lr=args.lr, weight_decay=args.weight_decay)
+        engine.scheduler = build_scheduler(engine.optimizer, args.lr_schedule,
+                                           every=args.lr_every, milestones=args.lr_milestones,
+                                           gamma=args.lr_gamma)
+    if init_info and engine.env.is_main:
+        Path(engine.run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(engine.run_dir) / "init.yaml").write_text(yaml.safe_dump(init_info))
+    engine.run()
+    if args.export and not args.eval_only:
+        export_run(Path(engine.run_dir), Path(args.export), "best")
+    return 0
+
+
+def _run_seconds(run_dir: Path) -> float | None:
+    """Training wall time of a run: sum over its train events' ``seconds`` (if logged)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    total, seen = 0.0, False
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("event") == "train" and "seconds" in rec:
+            total += float(rec["seconds"])
+            seen = True
+    return total if seen else None
+
+
+def export_run(run_dir: Path, out: Path, which: str = "best") -> dict:
+    """Write the weight file of a training run (its config.yaml and checkpoints/*.pt)."""
+    from stereo_tv.train import load_checkpoint
+
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"not a training run directory (no config.yaml): {run_dir}")
+    cfg = yaml.safe_load(cfg_path.read_text())
+    ckpt_path = run_dir / "checkpoints" / f"{which}.pt"
+    if not ckpt_path.is_file() and which == "best":
+        ckpt_path = run_dir / "checkpoints" / "last.pt"
+    ckpt = load_checkpoint(ckpt_path)
+    overrides = {"iters": cfg["iters"]} if cfg.get("iters") else {}
+    model = build_model(cfg["model"], cfg["sigma"], **overrides)
+    model.load_state_dict(ckpt["model"])
+    val = NoisyImages(cfg["val"], cfg["sigma"])
+    scores = evaluate(model, val, torch.device("cpu"))["mean"]
+    val_name = Path(cfg["val"]).name.lower()
+    argv = (run_dir / "argv.txt").read_text().strip() if (run_dir / "argv.txt").is_file() else ""
+    init_path = run_dir / "init.yaml"
+    train_info = {"command": argv, "epochs": int(ckpt.get("epoch", 0)),
+                  "steps": int(ckpt.get("step", 0)), "checkpoint": ckpt_path.name,
+                  "seconds": _run_seconds(run_dir), "run_dir": str(run_dir),
+                  "init": yaml.safe_load(init_path.read_text()) if init_path.is_file() else None}
+    blob = save_weights(out, model, cfg["model"], cfg["sigma"], config=overrides,
+                        val={f"{val_name}/psnr": scores["psnr"],
+                             f"{val_name}/ssim": scores["ssim"]},
+                        train=train_info)
+    print(f"wrote {out}: {cfg['model']} sigma={cfg['sigma']:g} {val_name} "
+          f"psnr={scores['psnr']:.3f} ssim={scores['ssim']:.4f} "
+          f"check psnr={blob['check']['psnr']:.3f} ({out.stat().st_size} bytes)")
+    return blob
+
+
+def export(args: argparse.Namespace) -> int:
+    _need(args, "run_dir", "out")
+    export_run(Path(args.run_dir), Path(args.out), args.checkpoint)
+    return 0
+
+
+# ----------------------------------------------------------------------------- eval / run
+def _load(args: argparse.Namespace):
+    if args.weights:
+        model, blob = load_weights(args.weights)
+        if args.sigma is not None and float(args.sigma) != blob["sigma"]:
+            raise UserError(f"weights {args.weights} are for sigma={blob['sigma']:g}, "
+                            f"not {args.sigma:g}")
+        return model
+    _check_model(args.model)
+    if args.untrained:
+        return build_model(args.model, args.sigma, **_overrides(args))
+    return load_denoiser(args.model, args.sigma)
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, dataset: NoisyImages, device: torch.device,
+             verbose: bool = False) -> dict:
+    """Per-image PSNR / SSIM / seconds and their means; see the module docstring."""
+    model = model.to(device).eval()
+    rows = []
+    for i in range(len(dataset)):
+        noisy, clean, name = dataset[i]
+        x = noisy[None].to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        sec = time.perf_counter() - t0
+        z = out[0, 0].double().cpu().numpy()
+        c = clean[0].double().numpy()
+        row = {"name": name, "psnr": psnr(z, c), "ssim": ssim(z, c), "seconds": sec}
+        rows.append(row)
+        if verbose:
+            print(f"{name:>16s}  psnr {row['psnr']:7.3f}  ssim {row['ssim']:.4f}  "
+                  f"{sec:7.3f} s", flush=True)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "seconds")}
+    return {"images": rows, "mean": mean}
+
+
+def eval_(args: argparse.Namespace) -> int:
+    _need(args, "sigma", "data")
+    model = _load(args)
+    dataset = NoisyImages(args.data, args.sigma, every=args.every)
+    res = evaluate(model, dataset, _device(args), verbose=True)
+    m = res["mean"]
+    print(f"{'mean':>16s}  psnr {m['psnr']:7.3f}  ssim {m['ssim']:.4f}  {m['seconds']:7.3f} s")
+    if args.json:
+        res["model"] = args.weights or args.model
+        res["sigma"] = args.sigma
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(res, indent=1))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    _need(args, "input", "sigma", "out")
+    img = read_image(args.input)
+    model = _load(args).to(_device(args))
+    out = apply_denoiser(model, img)
+    with atomic_path(args.out) as tmp:
+        write_image(tmp, out)
+    print(f"wrote {args.out} ({img.shape[1]}x{img.shape[0]}"
+          f"{'' if img.ndim == 2 else f'x{img.shape[2]}'})")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    return {"train": train, "export": export, "eval": eval_, "run": run}[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main, get_args_parser()))

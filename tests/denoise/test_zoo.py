@@ -1,0 +1,111 @@
+"""Model zoo: names, paper parameter counts, initialization and its tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stereo_tv.denoise import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
+from stereo_tv.denoise._init import default_init, rescale_to_sigma, set_init, tune_init
+
+# paper Table A4 (pixel models, 8-connectivity, K = 24); Laplacian models have no alpha
+PAPER_PARAMS = {"tv-sym": 72, "tv-sym-eg": 144, "tv-asym": 240, "tv-asym-eg": 480,
+                "nltv-eg": 225, "nltv-eg-kappas": 306, "tinycnn-326": 326, "tinycnn-1200": 1200}
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
+def test_parameter_counts(name):
+    assert _count(build_model(name, 25.0)) == PAPER_PARAMS[name]
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match="tv-asym-eg"):
+        build_model("tv-nope", 25.0)
+    assert model_family("bm3d") == "classical" and model_family("nltv-eg") == "pixel"
+
+
+@pytest.mark.parametrize("name", ["tv-sym", "tv-asym-eg", "lap-asym", "nltv-eg", "tinycnn-326"])
+def test_shapes_constant_image_and_gradients(name):
+    model = build_model(name, 25.0, **({} if name.startswith("tiny") else {"iters": 3}))
+    x = torch.full((2, 1, 9, 7), 0.3)
+    torch.testing.assert_close(model(x), x)  # a constant image is a fixed point
+    y = x + 0.1 * torch.randn_like(x)
+    model(y).square().mean().backward()
+    for n, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), n
+
+
+def test_init_denoises_and_scales_with_sigma():
+    x = synthetic_image()
+    y = torch.from_numpy(x + 25 / 255 * np.random.default_rng(0).standard_normal(x.shape))
+    y = y.float()[None, None]
+    model = build_model("tv-asym-eg", 25.0)
+    with torch.no_grad():
+        z = model(y)[0, 0].numpy()
+    assert psnr(z, x) > psnr(y[0, 0].numpy(), x) + 3
+    w25, w50 = default_init("tv", 25.0)["weight"], default_init("tv", 50.0)["weight"]
+    assert w50 == pytest.approx(2 * w25, rel=1e-4)
+
+
+def test_tune_init_never_worsens_the_start():
+    x = synthetic_image()
+    game = build_model("tv-asym", 25.0, iters=4)
+    info = tune_init(game, [x], 25.0, rounds=1)
+    assert info["psnr"] >= info["psnr_start"]
+    assert set(default_init("tv", 25.0)) <= set(info)
+
+
+def test_rescale_to_sigma_scales_weights():
+    src = build_model("tv-asym-eg", 25.0, iters=2)
+    dst = build_model("tv-asym-eg", 50.0, iters=2)
+    info = rescale_to_sigma(dst, src, 25.0, 50.0)
+    assert info["factor"] == 2.0
+    torch.testing.assert_close(dst.weight, 2 * src.weight)
+    torch.testing.assert_close(dst.log_alpha.exp() * dst.weight[..., :1],
+                               src.log_alpha.exp() * src.weight[..., :1])
+
+
+def test_set_init_symmetric_and_shared():
+    q = default_init("tv", 25.0)
+    for name in ("tv-sym-eg", "tv-asym"):
+        game = build_model(name, 25.0, iters=2)
+        set_init(game, q)
+        assert torch.isfinite(game.log_step).all()
+
+
+def test_every_name_builds():
+    for name in MODEL_NAMES:
+        if model_family(name) == "patch":
+            continue  # needs stereo_tv.core.PatchGame and a dictionary; see test_patch.py
+        assert isinstance(build_model(name, 15.0), torch.nn.Module)
+
+
+def test_relative_lr_groups_cover_every_parameter_once():
+    from stereo_tv.denoise._task import relative_lr_groups
+    model = build_model("tv-asym-eg", 25.0, iters=2)
+    groups = relative_lr_groups(model, 1e-3)
+    params = [p for g in groups for p in g["params"]]
+    assert len(params) == len(list(model.parameters()))
+    lrs = {g["name"]: g["lr"] for g in groups}
+    assert lrs["log_step"] == pytest.approx(2e-3)
+    assert lrs["weight"] < 1e-3  # weights of about 0.1 move by a fraction of their size
+
+
+def test_patch_models_build_with_a_learned_dictionary(tmp_path):
+    from stereo_tv.denoise import initial_dictionary, write_image
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        write_image(tmp_path / f"test_{k:03d}.png", rng.random((20, 18)))
+    d = initial_dictionary(tmp_path, patch=3, atoms=8, cache=tmp_path / "cache", n=300, iters=2)
+    assert d.shape == (9, 8) and (tmp_path / "cache" / "dict_3x3_8.npy").is_file()
+    assert float(torch.linalg.matrix_norm(d.double(), 2)) == pytest.approx(1.0, abs=1e-5)
+    torch.testing.assert_close(initial_dictionary(tmp_path, 3, 8, cache=tmp_path / "cache"), d)
+    model = build_model("sc-var", 25.0, dictionary=d, patch_size=3, num_atoms=8, iters=2)
+    x = torch.rand(1, 1, 11, 9)
+    assert model(x).shape == x.shape
+    assert model_family("nlgroup-var-tv") == "patch"

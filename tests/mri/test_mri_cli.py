@@ -1,0 +1,162 @@
+"""scripts/fmri_cs.py as a user runs it: smoke training, eval json, run, one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stereo_tv.cli import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "fmri_cs.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("fmri_cs_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _main(*argv: str) -> int:
+    mod = _script()
+    return run_cli(mod.main, mod.get_args_parser(), list(argv))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+
+
+def _one_line_error(res: subprocess.CompletedProcess, *words: str) -> None:
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def _phantoms(folder: Path, n: int = 6, size=(24, 20)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.full(size, 0.2, dtype=np.float32)
+        r, c = rng.integers(2, 8, size=2)
+        img[r:r + 10, c:c + 9] = 0.6 + 0.3 * rng.random()
+        np.save(folder / f"img_{i:02d}.npy", img)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A smoke CS-TV run on fake 24x20 images (configs/mri/smoke.yaml), exported."""
+    tmp = tmp_path_factory.mktemp("mri")
+    data = _phantoms(tmp / "data")
+    run_dir = tmp / "run"
+    code = _main("train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--data", str(data),
+                 "--rate", "30", "--run-dir", str(run_dir), "--epochs", "4", "--lr", "0.05",
+                 "--log-images-every", "0")
+    assert code == 0
+    return tmp, data, run_dir
+
+
+def test_smoke_training_lowers_loss_and_exports(trained):
+    _, _, run_dir = trained
+    rows = [json.loads(s) for s in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in rows if r["event"] == "train"]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    untrained = json.loads((run_dir / "untrained_val.json").read_text())["val/psnr"]
+    best = max(r["val/psnr"] for r in rows if r["event"] == "val")
+    assert best > untrained
+    assert (run_dir / "export" / "cs_tv_30.pt").is_file()
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "argv.txt").is_file()
+
+
+def test_export_eval_json_and_run(trained, tmp_path):
+    _, data, run_dir = trained
+    weights = tmp_path / "w.pt"
+    assert _main("export", "--run-dir", str(run_dir), "--out", str(weights)) == 0
+    out = tmp_path / "res.json"
+    assert _main("eval", "--weights", str(weights), "--data", str(data), "--json", str(out)) == 0
+    res = json.loads(out.read_text())
+    assert len(res["images"]) == 6 and set(res["images"][0]) == {"name", "psnr", "seconds"}
+    assert res["mean"]["psnr"] == pytest.approx(np.mean([r["psnr"] for r in res["images"]]))
+    recon = tmp_path / "r.png"
+    assert _main("run", "--weights", str(weights), "--image", str(data / "img_00.npy"),
+                 "--out", str(recon)) == 0
+    assert cv2.imread(str(recon), cv2.IMREAD_UNCHANGED).shape == (24, 20)
+
+
+def test_run_measured_kspace(trained, tmp_path):
+    _, data, run_dir = trained
+    weights = run_dir / "export" / "cs_tv_30.pt"
+    img = np.load(data / "img_01.npy")
+    mask = np.zeros((24, 20), dtype=np.uint8)
+    mask[:, :6] = mask[:, -5:] = 1
+    k = np.fft.fft2(img, norm="ortho") * mask
+    np.save(tmp_path / "k.npy", np.fft.fftshift(k))                  # centred files
+    cv2.imwrite(str(tmp_path / "m.png"), np.fft.fftshift(mask) * 255)
+    out = tmp_path / "r.npy"
+    assert _main("run", "--weights", str(weights), "--kspace", str(tmp_path / "k.npy"),
+                 "--mask", str(tmp_path / "m.png"), "--centered", "--out", str(out)) == 0
+    assert np.load(out).shape == (24, 20)
+
+
+def test_eval_baselines_in_process(trained):
+    _, data, _ = trained
+    assert _main("eval", "--model", "zero-filled", "--mask", "radial", "--rate", "30",
+                 "--data", str(data)) == 0
+
+
+def _in_process_error(capsys, argv: tuple[str, ...], *words: str) -> None:
+    assert _main(*argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_errors_are_one_line(trained, tmp_path, capsys):
+    _, data, run_dir = trained
+    weights = run_dir / "export" / "cs_tv_30.pt"
+    big = tmp_path / "big"
+    big.mkdir()
+    np.save(big / "x.npy", np.zeros((32, 32), dtype=np.float32))
+    _in_process_error(capsys, ("eval", "--weights", str(weights), "--data", str(big)),
+                      "32x32", "mask is 24x20", "--mask radial")
+    _in_process_error(capsys, ("run", "--weights", str(weights), "--image", str(big / "x.npy"),
+                               "--out", str(tmp_path / "o.png")), "32x32", "mask is 24x20")
+    _in_process_error(capsys, ("run", "--weights", str(tmp_path / "missing.pt"), "--image",
+                               str(data / "img_00.npy"), "--out", str(tmp_path / "o.png")),
+                      "missing.pt")
+    _in_process_error(capsys, ("eval", "--weights", str(weights), "--data",
+                               str(tmp_path / "nodata")), "nodata")
+    _in_process_error(capsys, ("train", "--model", "cs-tv", "--mask", str(tmp_path / "m.png"),
+                               "--data", str(data)), "m.png")
+
+
+def test_rate_without_shipped_weights_exits_2():
+    """The real command line (subprocess): exit status 2 and one line listing what exists."""
+    res = _cli("eval", "--model", "cs-tv", "--rate", "37", "--data", str(REPO / "nowhere"))
+    _one_line_error(res, "no shipped cs-tv weights for rate 37%", "available")
+
+
+def test_cs_sc_smoke_training(tmp_path):
+    data = _phantoms(tmp_path / "data", n=4, size=(14, 12))
+    run_dir = tmp_path / "run"
+    code = _main("train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--model", "cs-sc",
+                 "--patch", "3", "--atoms", "9", "--iters", "2", "--data", str(data),
+                 "--rate", "40", "--run-dir", str(run_dir), "--epochs", "1",
+                 "--log-images-every", "0")
+    assert code == 0
+    assert (run_dir / "export" / "cs_sc_40.pt").is_file()
