@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ from stereo_tv.cli import UserError, atomic_path, run_cli
 from stereo_tv.metrics import stereo_metrics
 from stereo_tv.models.classical import SGBMBackbone
 from stereo_tv.predict import WEIGHTS_ENV, predict_disparity, resolve_device
+from stereo_tv.refine import RefinedStereo, load_head
 from stereo_tv.viz.camera import StereoCamera
 from stereo_tv.viz.figure import save_figure, stereo_figure
 from stereo_tv.viz.pointcloud import View, save_pointcloud
@@ -41,7 +43,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="downscale the pair (e.g. 0.25)")
     p.add_argument("--max-depth", type=float, default=None, help="point cloud clip (metres)")
     p.add_argument("--renderer", default="auto", choices=["auto", "open3d", "numpy"])
+    p.add_argument("--head", default=None,
+                   help="TV head: shipped name or .pt path (default: the one trained for the "
+                        "backbone); 'none' shows the backbone alone")
     return p
+
+
+def default_head(backbone_name: str) -> str:
+    """The shipped head trained for the demo's backbone."""
+    return "sgbm_tv24_extra_guided" if backbone_name == "SGBM" else "psmnet_tv24_extra"
 
 
 def load_pair(scale: float):
@@ -77,12 +87,14 @@ def main(args: argparse.Namespace) -> int:
     backbone, name = build_backbone(args)
     results = {"raw": predict_disparity(backbone, left, right)}
 
-    # ---- TV head plugs in here (stereo_tv.TVRefine, docs/CONTRACTS.md) ---------------------
-    # refine = stereo_tv.TVRefine(iters=24, method="extragrad", connectivity=8, guided=True)
-    # disp_t = torch.from_numpy(results["raw"])[None, None]
-    # image_t = stereo_tv.data.transforms.image_to_tensor(left)[None]
-    # results["refined"] = refine(disp_t, image=image_t)[0, 0].numpy()
-    # ------------------------------------------------------------------------------------------
+    if args.head != "none":
+        head = load_head(args.head or default_head(name))
+        refined = RefinedStereo(backbone, head, freeze_backbone=True).eval()
+        start = time.perf_counter()
+        results["refined"] = predict_disparity(refined, left, right)
+        print(f"TV head {args.head or default_head(name)} ({head.iters} iterations, "
+              f"{sum(p.numel() for p in head.parameters())} parameters): backbone + head "
+              f"{time.perf_counter() - start:.2f} s")
 
     metrics = {k: {m: v for m, v in stereo_metrics(d, np.nan_to_num(gt), valid).items()
                    if m in SHOWN} for k, d in results.items()}

@@ -58,6 +58,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N frames")
     p.add_argument("--tv-iters", type=int, default=0,
                    help="refine with N iterations of the TV head (0: backbone only)")
+    p.add_argument("--head", default=None,
+                   help="TV head file or shipped name (default with --tv-iters N: the shipped "
+                        "PSMNet head with N iterations)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     return p
 
@@ -134,7 +137,8 @@ def main(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"file not found: {path}")
     weights = resolve_weights(args.weights)
     device = resolve_device(args.device)
-    model = load_stereo_model(weights, maxdisp=args.maxdisp, tv_iters=args.tv_iters).to(device)
+    model = load_stereo_model(weights, maxdisp=args.maxdisp, tv_iters=args.tv_iters,
+                              refine=args.head).to(device)
 
     rows = evaluate(model, dataset, args)
     mean = mean_metrics([{k: r[k] for k in COLUMNS} for r in rows])

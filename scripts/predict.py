@@ -48,6 +48,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="downscale so the longer side is at most N pixels, then rescale")
     p.add_argument("--tv-iters", type=int, default=0,
                    help="refine with N iterations of the TV head (0: backbone only)")
+    p.add_argument("--head", default=None,
+                   help="TV head file or shipped name (default with --tv-iters N: the shipped "
+                        "PSMNet head with N iterations)")
     p.add_argument("--confidence", action="store_true",
                    help="also write <name>_conf.npy (max softmax probability)")
     p.add_argument("--vmax", type=float, default=None, help="colour-map range (default: auto)")
@@ -74,7 +77,8 @@ def main(args: argparse.Namespace) -> int:
     left, right = as_rgb_pair(read_image(args.left), read_image(args.right))
     weights = resolve_weights(args.weights)
     device = resolve_device(args.device)
-    model = load_stereo_model(weights, maxdisp=args.maxdisp, tv_iters=args.tv_iters)
+    model = load_stereo_model(weights, maxdisp=args.maxdisp, tv_iters=args.tv_iters,
+                              refine=args.head)
     h, w = left.shape[:2]
     if args.max_size is None or max(h, w) <= args.max_size:
         check_pair_size(model, h, w)

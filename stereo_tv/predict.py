@@ -236,24 +236,22 @@ def resolve_weights(weights: str | os.PathLike | None) -> Path:
 
 
 def load_stereo_model(weights: str | os.PathLike, maxdisp: int = 192, tv_iters: int = 0,
-                      refine: nn.Module | None = None) -> nn.Module:
+                      refine: nn.Module | str | os.PathLike | None = None) -> nn.Module:
     """PSMNet from ``weights`` (eval mode, CPU), optionally wrapped by a refinement head.
 
-    With ``refine`` (any ``refine(disp, image=, confidence=)`` module) or ``tv_iters > 0``
-    (an untrained ``TVRefine(iters=tv_iters)``, close to the identity) the result is
-    ``stereo_tv.refine.RefinedStereo(backbone, refine)``; UserError when this install has no
-    refinement module.
+    ``refine`` is a module (any ``refine(disp, image=, confidence=)``), a head file or a shipped
+    head name (``stereo_tv.refine.shipped_heads()``). Without it, ``tv_iters > 0`` picks the
+    shipped PSMNet head with that many iterations (``shipped_head_for``; UserError listing the
+    shipped heads when there is none). The result is ``RefinedStereo(backbone, head)``.
     """
     from stereo_tv.models import PSMNet
+    from stereo_tv.refine import RefinedStereo, load_head, shipped_head_for
 
     model = PSMNet.from_checkpoint(weights, maxdisp=maxdisp)
     if refine is None and tv_iters <= 0:
         return model
-    try:
-        from stereo_tv.refine import RefinedStereo, TVRefine
-    except ImportError:
-        raise UserError("--tv-iters needs stereo_tv.refine (RefinedStereo, TVRefine), which "
-                        "this install does not provide") from None
     if refine is None:
-        refine = TVRefine(iters=tv_iters)
-    return RefinedStereo(model, refine).eval()
+        refine = shipped_head_for("psmnet", tv_iters)
+    if not isinstance(refine, nn.Module):
+        refine = load_head(refine)
+    return RefinedStereo(model, refine, freeze_backbone=True).eval()

@@ -152,3 +152,20 @@ def test_eval_bad_input(tmp_path, random_checkpoint):
                                   str(root), *w, "--json", str(tmp_path / "r.json")),
                        "not found", "000001_10.png")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_predict_tv_iters_uses_the_shipped_head(tmp_path, pair, random_checkpoint):
+    out = tmp_path / "out"
+    proc = run_script("predict.py", "--left", str(pair[0]), "--right", str(pair[1]),
+                      "--out", str(out), "--maxdisp", "64", "--tv-iters", "24",
+                      env_extra={"STEREO_TV_PSMNET": str(random_checkpoint)})
+    assert proc.returncode == 0, proc.stderr
+    assert "RefinedStereo" in proc.stdout
+    assert np.isfinite(np.load(out / "L_disp.npy")).all()
+
+
+def test_predict_tv_iters_without_a_shipped_head_lists_them(tmp_path, pair, random_checkpoint):
+    proc = run_script("predict.py", "--left", str(pair[0]), "--right", str(pair[1]),
+                      "--out", str(tmp_path / "out"), "--maxdisp", "64", "--tv-iters", "7",
+                      env_extra={"STEREO_TV_PSMNET": str(random_checkpoint)})
+    _assert_user_error(proc, "no shipped psmnet head with 7 iterations", "psmnet_tv24_extra")
