@@ -47,7 +47,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                                          "chest_train_float32.npy"),
                    help="ChestTrain (PNG folder or stacked npy); its fixed val split is used")
     p.add_argument("--rates", type=int, nargs="+", default=[20, 30, 40, 50])
-    p.add_argument("--tv-lams", type=float, nargs="+", default=[2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3])
+    p.add_argument("--tv-lams", type=float, nargs="+",
+                   default=[6.25e-5, 1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3])
     p.add_argument("--tv-iters", type=int, default=200)
     p.add_argument("--tune-count", type=int, default=5,
                    help="validation images used to pick the TV weight (0 = all)")

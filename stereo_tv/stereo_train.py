@@ -487,13 +487,15 @@ def add_stereo_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpars
     g.add_argument("--tv-iters", type=int, default=24, help="head iterations (0: no head)")
     g.add_argument("--tv-method", default="extragrad", choices=["extragrad", "gd"])
     g.add_argument("--tv-connectivity", type=int, default=8, choices=[4, 8])
-    g.add_argument("--tv-symmetric", action="store_true")
-    g.add_argument("--tv-guided", action="store_true", help="edge-aware weights from the image")
-    g.add_argument("--tv-confidence", action="store_true",
+    g.add_argument("--tv-symmetric", action=argparse.BooleanOptionalAction, default=False)
+    g.add_argument("--tv-guided", action=argparse.BooleanOptionalAction, default=False,
+                   help="edge-aware weights from the image")
+    g.add_argument("--tv-confidence", action=argparse.BooleanOptionalAction, default=False,
                    help="data term weighted by the backbone's confidence")
     g.add_argument("--tv-scale", default="mean", help="'mean' or a fixed scale in pixels")
     g.add_argument("--head", default=None, help="start from this head file / shipped head name")
-    g.add_argument("--freeze-backbone", action="store_true", help="train the head only")
+    g.add_argument("--freeze-backbone", action=argparse.BooleanOptionalAction, default=False,
+                   help="train the head only")
     g.add_argument("--cache-dir", default=None,
                    help="with --freeze-backbone: cache the backbone's outputs here (CPU route)")
     g.add_argument("--export-head", default=None, help="write the trained head file here")
@@ -506,9 +508,9 @@ def add_stereo_args(parser: argparse.ArgumentParser, **defaults: Any) -> argpars
                    help="smooth-L1 beta of the refined output's loss (0: L1)")
     g.add_argument("--outlier-weight", type=float, default=0.0,
                    help="weight of a soft 3-px outlier rate in the refined output's loss")
-    g.add_argument("--per-frame-loss", action="store_true",
+    g.add_argument("--per-frame-loss", action=argparse.BooleanOptionalAction, default=False,
                    help="refined loss averaged per frame, then over frames")
-    g.add_argument("--mask-maxdisp", action="store_true",
+    g.add_argument("--mask-maxdisp", action=argparse.BooleanOptionalAction, default=False,
                    help="ignore ground truth >= --maxdisp (SceneFlow protocol)")
     add_engine_args(parser)
     parser.set_defaults(**defaults)
