@@ -115,7 +115,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None,
                    help="run: reconstruction (.png 8-bit or .npy float); export: weight file")
     g.add_argument("--which", choices=("best", "last"), default="best", help="export: checkpoint")
-    g.add_argument("--tv-lam", type=float, default=3e-3, help="eval --model tv: TV weight")
+    g.add_argument("--tv-lam", type=float, default=5e-4,
+                   help="eval --model tv: TV weight (benchmarks/mri_baselines.py tunes it)")
     g.add_argument("--tv-iters", type=int, default=200, help="eval --model tv: iterations")
     add_engine_args(p)
     p.set_defaults(epochs=150, batch_size=1, lr=6e-4, workers=0, best_metric="val/psnr",

@@ -2,12 +2,12 @@
 
 Both solve, by ``K`` unrolled (extra-)gradient steps, a game whose data term goes through the
 sampling operator ``A = P F`` (:class:`~stereo_tv.mri.MaskedFourier`), starting from the
-zero-filled image ``z_0 = A^T x``:
+zero-filled image ``z_0 = A^T x`` (CS-TV) or from zero codes (CS-SC, see below):
 
 * ``cs-tv``: every pixel ``j`` minimises ``(1/2) ||A z - x||^2 + TV_j(z)`` with learned,
   asymmetric neighbour weights, per-iteration steps and Moreau smoothing
-  (:class:`stereo_tv.core.PixelGame` with ``prior="tv"``, ``method="extragrad"``; ~140
-  parameters in the paper).
+  (:class:`stereo_tv.core.PixelGame` with ``prior="tv"``, ``method="extragrad"``,
+  8-connectivity: 480 parameters; ~140 in the paper).
 * ``cs-sc``: every patch code ``z_j`` minimises ``(1/2) ||A yhat(Z) - x||^2 + lambda ||z_j||_1``
   with ``yhat = (1/q) sum_j R_j^T D z_j`` the patch average (:class:`stereo_tv.core.PatchGame`
   with the operator, untied ``C, D, W``), optionally with the variance-reduction term

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
 from stereo_tv.cli import atomic_path
@@ -98,7 +99,11 @@ def untrained_validation(run_dir: str | os.PathLike, model: nn.Module, task: CST
 
 
 def run_metadata(run_dir: str | os.PathLike, epoch: int | None = None) -> dict:
-    """Command, training seconds up to ``epoch`` (validation excluded) and val PSNRs of a run."""
+    """Command, training seconds up to ``epoch`` (validation excluded) and val PSNRs of a run.
+
+    For a run warm-started with ``--init-from FILE``, ``warm_start`` repeats that file's record
+    and ``train_seconds_total`` adds its training seconds.
+    """
     run_dir = Path(run_dir)
     meta: dict = {"run_dir": str(run_dir)}
     if (run_dir / "argv.txt").is_file():
@@ -116,6 +121,15 @@ def run_metadata(run_dir: str | os.PathLike, epoch: int | None = None) -> dict:
             meta["val_psnr_zero_filled"] = round(at[-1].get("val/psnr_zero_filled", math.nan), 3)
     if (run_dir / "untrained_val.json").is_file():
         meta["val_psnr_untrained"] = json.loads((run_dir / "untrained_val.json").read_text())
+    config = run_dir / "config.yaml"
+    source = yaml.safe_load(config.read_text()).get("init_from") if config.is_file() else None
+    if source and Path(source).is_file():       # warm start: keep the first stage's record
+        first = load_weights(source).meta
+        meta["warm_start"] = {k: first.get(k) for k in ("path", "command", "train_seconds",
+                                                         "val_psnr", "epoch")}
+        meta["train_seconds_total"] = round(meta.get("train_seconds", 0.0)
+                                            + (first.get("train_seconds_total")
+                                               or first.get("train_seconds") or 0.0), 1)
     return meta
 
 

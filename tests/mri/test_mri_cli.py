@@ -160,3 +160,18 @@ def test_cs_sc_smoke_training(tmp_path):
                  "--log-images-every", "0")
     assert code == 0
     assert (run_dir / "export" / "cs_sc_40.pt").is_file()
+
+
+def test_warm_start_keeps_first_stage_record(trained, tmp_path):
+    from stereo_tv.mri import load_weights
+
+    _, data, run_dir = trained
+    first = run_dir / "export" / "cs_tv_30.pt"
+    second = tmp_path / "ft"
+    assert _main("train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--data", str(data),
+                 "--rate", "30", "--run-dir", str(second), "--epochs", "1", "--init-from",
+                 str(first), "--log-images-every", "0") == 0
+    meta = load_weights(second / "export" / "cs_tv_30.pt").meta
+    assert meta["warm_start"]["path"] == str(first)
+    assert meta["train_seconds_total"] >= meta["train_seconds"] + load_weights(first).meta[
+        "train_seconds"] - 0.2
