@@ -2,7 +2,7 @@
 scikit-image TV-Chambolle, timed in one run on the same machine and the same noisy image.
 
 The image is Set12 ``01.png`` resized to 481x321 (bicubic) when the shared data is present,
-otherwise :func:`stereo_tv.denoise.synthetic_image` at that size; the noise follows the
+otherwise :func:`stereo_tv.denoising.synthetic_image` at that size; the noise follows the
 protocol (seeded, sigma on the 0-255 scale). Each method runs once to warm up, then
 ``--repeats`` times; the median is reported with its ratio to BM3D.
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from stereo_tv.cli import atomic_path, run_cli
-from stereo_tv.denoise import (
+from stereo_tv.denoising import (
     add_noise,
     apply_denoiser,
     build_model,

@@ -8,7 +8,7 @@ Verbs (one flat set of options, so ``--config FILE.yaml`` can set any of them):
   with ``--resume``; ``--export`` writes the small weight file at the end.
 * ``export --run-dir DIR --out PATH``: weight file from a run's best (or last) checkpoint.
 * ``eval (--model NAME | --weights PATH) --sigma S --data DIR [--json OUT]``: per-image and
-  mean PSNR, SSIM and seconds under the noise protocol of :mod:`stereo_tv.denoise._noise`.
+  mean PSNR, SSIM and seconds under the noise protocol of :mod:`stereo_tv.denoising._noise`.
 * ``run --input NOISY.png --sigma S --out CLEAN.png [--model NAME | --weights PATH]``: denoise
   a user's image of any size, gray or colour (per channel).
 """
@@ -25,7 +25,7 @@ import torch
 import yaml
 
 from stereo_tv.cli import UserError, atomic_path, run_cli
-from stereo_tv.denoise import (
+from stereo_tv.denoising import (
     MODEL_NAMES,
     NoisyImages,
     TrainCrops,
@@ -69,13 +69,17 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "are rescaled by the sigma ratio)")
     p.add_argument("--tune-init", action=argparse.BooleanOptionalAction, default=True,
                    help="train: tune the initial solver quantities on training images first")
+    p.add_argument("--init-jitter", type=float, default=0.0,
+                   help="train: multiply each asymmetric grid weight by 1 + J * N(0, 1) before "
+                        "training, so the game leaves the mirror-symmetric start "
+                        "(stereo_tv.denoising._init.jitter_weights)")
     p.add_argument("--iters", type=int, default=None, help="override the model's iterations")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
     p.add_argument("--relative-lr", action=argparse.BooleanOptionalAction, default=False,
                    help="train: per-parameter learning rates relative to their scale "
-                        "(stereo_tv.denoise._task.relative_lr_groups)")
+                        "(stereo_tv.denoising._task.relative_lr_groups)")
     # outputs
     p.add_argument("--export", default=None, help="train: write the weight file here at the end")
     p.add_argument("--out", default=None, help="export: weight file; run: output image")
@@ -113,9 +117,9 @@ def _device(args: argparse.Namespace) -> torch.device:
 
 # ----------------------------------------------------------------------------- train / export
 def train(args: argparse.Namespace) -> int:
-    from stereo_tv.denoise._init import rescale_to_sigma, tune_init
-    from stereo_tv.denoise._task import DenoiseTask, relative_lr_groups
-    from stereo_tv.train import Engine, build_scheduler, seed_everything
+    from stereo_tv.denoising._init import jitter_weights, rescale_to_sigma, tune_init
+    from stereo_tv.denoising._task import DenoiseTask
+    from stereo_tv.train import Engine, seed_everything
 
     _need(args, "sigma")
     _check_model(args.model)
@@ -137,16 +141,14 @@ def train(args: argparse.Namespace) -> int:
         crop = 64 if model.graph == "nonlocal" else None  # non-local solves are slow on a CPU
         init_info = tune_init(model, train_set.images[:8], args.sigma, crop=crop,
                               rounds=2 if crop else 3)
+    if args.resume is None and args.init_jitter > 0:
+        init_info["jitter"] = {"scale": args.init_jitter, "seed": args.seed,
+                               "entries": jitter_weights(model, args.init_jitter, args.seed)}
     if init_info:
         print(f"initialization: {init_info}", flush=True)
     val_set = NoisyImages(args.val, args.sigma, limit=args.val_limit)
-    engine = Engine.from_args(model, DenoiseTask(args.loss), train_set, {val_name: val_set}, args)
-    if args.relative_lr:
-        engine.optimizer = torch.optim.Adam(relative_lr_groups(engine.model, args.lr),
-                                            lr=args.lr, weight_decay=args.weight_decay)
-        engine.scheduler = build_scheduler(engine.optimizer, args.lr_schedule,
-                                           every=args.lr_every, milestones=args.lr_milestones,
-                                           gamma=args.lr_gamma)
+    engine = Engine.from_args(model, DenoiseTask(args.loss, relative_lr=args.relative_lr),
+                              train_set, {val_name: val_set}, args)
     if init_info and engine.env.is_main:
         Path(engine.run_dir).mkdir(parents=True, exist_ok=True)
         (Path(engine.run_dir) / "init.yaml").write_text(yaml.safe_dump(init_info))

@@ -131,8 +131,10 @@ class Engine:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self.scheduler = None
         if self.params:
-            self.optimizer = torch.optim.Adam(self.params, lr=config.lr,
-                                              weight_decay=config.weight_decay)
+            groups = task.param_groups(self.model, config.lr) if hasattr(
+                task, "param_groups") else None
+            self.optimizer = torch.optim.Adam(self.params if groups is None else groups,
+                                              lr=config.lr, weight_decay=config.weight_decay)
             self.scheduler = build_scheduler(self.optimizer, config.lr_schedule,
                                              every=config.lr_every,
                                              milestones=config.lr_milestones,
@@ -359,7 +361,12 @@ class Engine:
 
     @property
     def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        """The global learning rate now: ``--lr`` times the schedule's and backtracking's
+        factor (with several parameter groups, group ``i`` runs at its base rate times the same
+        factor)."""
+        group = self.optimizer.param_groups[0]
+        base = group.get("initial_lr") or self.config.lr
+        return self.config.lr * group["lr"] / base if base else group["lr"]
 
     # ------------------------------------------------------------------ validation, images
     def _val_loader(self, dataset: Dataset, workers: int) -> DataLoader:

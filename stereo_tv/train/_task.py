@@ -54,6 +54,9 @@ class Task:
         solver_quantities(model) -> dict[str, Tensor]: the learned solver quantities to
             histogram (step sizes, neighbour weights, smoothing, kappa). Default: every
             trainable parameter, by its dotted name.
+        param_groups(model, lr) -> list of Adam parameter groups (dicts with ``params`` and
+            optionally ``lr``), or None for one group with ``lr``. The learning-rate schedule
+            and backtracking scale every group's rate by the same factor.
     """
 
     def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -70,3 +73,7 @@ class Task:
     def solver_quantities(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Tensors to histogram; the default is every trainable parameter."""
         return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+
+    def param_groups(self, model: nn.Module, lr: float) -> list[dict[str, Any]] | None:
+        """Optimizer parameter groups; the default (None) is one group at ``lr``."""
+        return None

@@ -1,11 +1,11 @@
-"""``stereo_tv.denoise.denoise``: shapes, errors, and shipped models when present."""
+"""``stereo_tv.denoise``: shapes, errors, and shipped models when present."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from stereo_tv.denoise import (
+from stereo_tv.denoising import (
     WeightsError,
     add_noise,
     denoise,
@@ -43,3 +43,12 @@ def test_default_model_beats_classical_tv_on_synthetic_image():
     z = denoise(y, 25)
     assert z.shape == (61, 47)
     assert psnr(z, x) > psnr(y, x) + 5
+
+
+def test_top_level_denoise_is_the_function():
+    import stereo_tv
+
+    x = synthetic_image()
+    y = add_noise(x, 25.0, "api.png")
+    np.testing.assert_array_equal(stereo_tv.denoise(y, 25, model="tv-chambolle"),
+                                  denoise(y, 25, model="tv-chambolle"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stereo_tv.denoise import TinyCNN, read_image, save_weights, write_image
+from stereo_tv.denoising import TinyCNN, read_image, save_weights, write_image
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "denoise.py"

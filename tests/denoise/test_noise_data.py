@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stereo_tv.denoise import (
+from stereo_tv.denoising import (
     NoisyImages,
     TrainCrops,
     add_noise,

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from stereo_tv.denoise import load_weights, write_image
+from stereo_tv.denoising import load_weights, write_image
 
 from .test_cli import REPO, _cli
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stereo_tv.denoise import (
+from stereo_tv.denoising import (
     TinyCNN,
     WeightsError,
     load_weights,
@@ -15,7 +15,7 @@ from stereo_tv.denoise import (
     shipped_sigmas,
     synthetic_image,
 )
-from stereo_tv.denoise._weights import SHIPPED_DIR, check_psnr
+from stereo_tv.denoising._weights import SHIPPED_DIR, check_psnr
 
 
 def test_synthetic_image_is_deterministic():

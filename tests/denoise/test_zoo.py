@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stereo_tv.denoise import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
-from stereo_tv.denoise._init import default_init, rescale_to_sigma, set_init, tune_init
+from stereo_tv.denoising import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
+from stereo_tv.denoising._init import default_init, rescale_to_sigma, set_init, tune_init
 
 # paper Table A4 (pixel models, 8-connectivity, K = 24); Laplacian models have no alpha
 PAPER_PARAMS = {"tv-sym": 72, "tv-sym-eg": 144, "tv-asym": 240, "tv-asym-eg": 480,
@@ -86,7 +86,7 @@ def test_every_name_builds():
 
 
 def test_relative_lr_groups_cover_every_parameter_once():
-    from stereo_tv.denoise._task import relative_lr_groups
+    from stereo_tv.denoising._task import relative_lr_groups
     model = build_model("tv-asym-eg", 25.0, iters=2)
     groups = relative_lr_groups(model, 1e-3)
     params = [p for g in groups for p in g["params"]]
@@ -97,7 +97,7 @@ def test_relative_lr_groups_cover_every_parameter_once():
 
 
 def test_patch_models_build_with_a_learned_dictionary(tmp_path):
-    from stereo_tv.denoise import initial_dictionary, write_image
+    from stereo_tv.denoising import initial_dictionary, write_image
     rng = np.random.default_rng(0)
     for k in range(2):
         write_image(tmp_path / f"test_{k:03d}.png", rng.random((20, 18)))
@@ -109,3 +109,20 @@ def test_patch_models_build_with_a_learned_dictionary(tmp_path):
     x = torch.rand(1, 1, 11, 9)
     assert model(x).shape == x.shape
     assert model_family("nlgroup-var-tv") == "patch"
+
+
+def test_jitter_breaks_mirror_symmetry_of_asymmetric_games_only():
+    import torch
+
+    from stereo_tv.denoising._init import jitter_weights
+
+    game = build_model("tv-asym-eg", 25)
+    w0 = game.weight.detach().clone()
+    assert torch.equal(w0[..., :4], w0[..., 4:])          # tuned start: a_o == a_-o
+    assert jitter_weights(game, 0.3, seed=1) == w0.numel()
+    w1 = game.weight.detach()
+    assert not torch.allclose(w1[..., :4], w1[..., 4:])
+    assert (w1 / w0 - 1).std() == pytest.approx(0.3, rel=0.2)
+    sym = build_model("tv-sym-eg", 25)
+    before = sym.weight.detach().clone()
+    assert jitter_weights(sym, 0.3) == 0 and torch.equal(sym.weight, before)

@@ -160,3 +160,26 @@ def test_seeded_workers_give_the_same_curve_across_a_resume(tmp_path):
     assert _losses(tmp_path / "split") == _losses(tmp_path / "straight")
     _assert_same_state(load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["model"],
                        load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"])
+
+
+def test_task_param_groups_follow_schedule_and_backtracking(tmp_path):
+    """A task's ``param_groups`` hook sets per-group rates; the schedule and backtracking scale
+    them all by one factor, and ``Engine.lr`` reports the global rate."""
+    from _engine_tiny import TinyModel, TinyTask, tiny_data
+
+    from stereo_tv.train import Engine, EngineConfig
+
+    class GroupTask(TinyTask):
+        def param_groups(self, model, lr):
+            return [{"params": [model.step_sizes], "lr": 10 * lr},
+                    {"params": list(model.net.parameters())}]
+
+    config = EngineConfig(run_dir=str(tmp_path / "run"), epochs=1, lr=1e-3, lr_every=1,
+                          lr_gamma=0.5, device="cpu")
+    engine = Engine(TinyModel(), GroupTask(steps_per_epoch=1), tiny_data(8, 0), config=config)
+    assert [g["lr"] for g in engine.optimizer.param_groups] == pytest.approx([1e-2, 1e-3])
+    engine.scheduler.step()                     # one decay: x 0.5
+    engine.scheduler.scale_lr(0.8)              # one backtrack: x 0.8
+    assert [g["lr"] for g in engine.optimizer.param_groups] == pytest.approx([4e-3, 4e-4])
+    assert engine.lr == pytest.approx(4e-4)
+    engine.close()

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from stereo_tv.denoise._weights import WeightsError, load_weights, shipped_path, shipped_sigmas
-from stereo_tv.denoise._zoo import build_model, model_family
+from stereo_tv.denoising._weights import WeightsError, load_weights, shipped_path, shipped_sigmas
+from stereo_tv.denoising._zoo import build_model, model_family
 
 __all__ = ["denoise", "load_denoiser", "apply_denoiser"]
 
@@ -25,7 +25,7 @@ def load_denoiser(model: str = "tv-asym-eg", sigma: float = 25.0,
     """The denoiser to use: from ``weights`` if given, else the shipped weights of ``model``.
 
     Classical models (``tv-chambolle``, ``bm3d``) need no weights. Raises
-    :class:`~stereo_tv.denoise._weights.WeightsError` when ``model`` has no shipped weights
+    :class:`~stereo_tv.denoising._weights.WeightsError` when ``model`` has no shipped weights
     for ``sigma`` (the message lists the available noise levels).
     """
     if weights is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stereo_tv.denoise._data import list_images, read_image, to_gray
+from stereo_tv.denoising._data import list_images, read_image, to_gray
 
 __all__ = ["sample_patches", "learn_dictionary", "initial_dictionary"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stereo_tv.denoise._noise import add_noise
+from stereo_tv.denoising._noise import add_noise
 
 __all__ = ["IMAGE_SUFFIXES", "list_images", "read_image", "write_image", "to_gray",
            "TrainCrops", "NoisyImages"]

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stereo_tv.denoise._metrics import batch_psnr, ssim
+from stereo_tv.denoising._metrics import batch_psnr, ssim
 from stereo_tv.train import Task
 
 __all__ = ["DenoiseTask", "relative_lr_groups"]
@@ -55,15 +55,22 @@ class DenoiseTask(Task):
     Args:
         loss: ``"mse"`` (paper eq. 4) or ``"psnr"`` (geometric-mean MSE over crops).
         with_ssim: also compute SSIM at validation (scikit-image, a little slower).
+        relative_lr: Adam learning rates relative to each quantity's scale
+            (:func:`relative_lr_groups`); otherwise one rate for every parameter.
     """
 
     LOSSES = ("mse", "psnr")
 
-    def __init__(self, loss: str = "mse", with_ssim: bool = True):
+    def __init__(self, loss: str = "mse", with_ssim: bool = True, relative_lr: bool = False):
         if loss not in self.LOSSES:
             raise ValueError(f"unknown loss '{loss}'; valid: {', '.join(self.LOSSES)}")
         self.loss = loss
         self.with_ssim = with_ssim
+        self.relative_lr = relative_lr
+
+    def param_groups(self, model: nn.Module, lr: float) -> list[dict[str, Any]] | None:
+        """:func:`relative_lr_groups` when ``relative_lr``, else the engine's single group."""
+        return relative_lr_groups(model, lr) if self.relative_lr else None
 
     def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         noisy, clean = batch[0], batch[1]

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from stereo_tv.cli import UserError, atomic_path
-from stereo_tv.denoise._metrics import psnr
-from stereo_tv.denoise._noise import add_noise
+from stereo_tv.denoising._metrics import psnr
+from stereo_tv.denoising._noise import add_noise
 
 __all__ = ["FORMAT", "SHIPPED_DIR", "shipped_path", "shipped_sigmas", "synthetic_image",
            "check_psnr", "save_weights", "read_weights", "load_weights", "WeightsError"]
@@ -133,7 +133,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_weights(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model named in the weight file and load its state; returns (model, blob)."""
-    from stereo_tv.denoise._zoo import build_model
+    from stereo_tv.denoising._zoo import build_model
     blob = read_weights(path)
     model = build_model(blob["model"], blob["sigma"], **blob.get("config", {}))
     try:

@@ -28,8 +28,8 @@ sigma 25 the tuned initialization scored 28.68 dB with the core defaults k=9 / w
 28.82 with k=9 / window 11 and 28.93 with k=16 / window 11, and window 11 is 1.8x faster),
 and rebuild their graph every 12 iterations
 (App. B, Table A2: correlation update frequency 1/12). The initial solver quantities depend on
-``sigma`` (:func:`stereo_tv.denoise._init.default_init`); ``scripts/denoise.py train`` tunes
-them on training images (:func:`stereo_tv.denoise._init.tune_init`) before training.
+``sigma`` (:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes
+them on training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from typing import Any
 
 from torch import nn
 
-from stereo_tv.denoise._classical import ClassicalDenoiser
-from stereo_tv.denoise._init import default_init, set_init
-from stereo_tv.denoise._tinycnn import TinyCNN
+from stereo_tv.denoising._classical import ClassicalDenoiser
+from stereo_tv.denoising._init import default_init, set_init
+from stereo_tv.denoising._tinycnn import TinyCNN
 
 __all__ = ["PIXEL_MODELS", "PATCH_MODELS", "OTHER_MODELS", "MODEL_NAMES", "build_model",
            "model_family"]

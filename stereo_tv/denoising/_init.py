@@ -27,9 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from stereo_tv.denoise._noise import add_noise
+from stereo_tv.denoising._noise import add_noise
 
-__all__ = ["default_init", "set_init", "tune_init", "rescale_to_sigma"]
+__all__ = ["default_init", "set_init", "tune_init", "rescale_to_sigma", "jitter_weights"]
 
 
 def default_init(prior: str, sigma: float) -> dict[str, float]:
@@ -207,3 +207,25 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         info["psnr"] = best
     info["factor"] = m
     return info
+
+
+def jitter_weights(game: torch.nn.Module, scale: float, seed: int = 0) -> int:
+    """Break the mirror symmetry of an asymmetric grid game: ``a <- a * (1 + scale * N(0, 1))``.
+
+    The tuned initialization and every classical solve have ``a_o = a_{-o}``. Training with
+    flips and rot90 augmentation sees mirrored images equally often, so the gradient of the
+    loss with respect to the antisymmetric part ``a_o - a_{-o}`` vanishes on average there: an
+    asymmetric game started symmetric stays (nearly) symmetric. Independent multiplicative noise
+    on every weight, iteration and half-step starts it off that subspace.
+
+    Returns the number of jittered entries (0 for symmetric, shared-weight or non-grid games,
+    which are left unchanged).
+    """
+    if scale <= 0 or getattr(game, "graph", None) != "grid" or game.symmetric \
+            or game.shared_weight:
+        return 0
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        noise = torch.randn(game.weight.shape, generator=gen, dtype=game.weight.dtype)
+        game.weight.mul_(1.0 + scale * noise.to(game.weight.device))
+    return game.weight.numel()

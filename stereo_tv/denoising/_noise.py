@@ -8,9 +8,9 @@ Protocol (used for validation, evaluation, benchmarks and tests):
 * ``n`` is drawn by NumPy's PCG64 generator seeded with :func:`noise_seed` of the image's file
   name (a SHA-256 digest, stable across runs, machines and Python versions, unlike ``hash()``),
   so the same image always gets the same noise, and different ``sigma`` scale the same ``n``;
-* PSNR is computed on the output clipped to ``[0, 1]`` (see :mod:`stereo_tv.denoise._metrics`).
+* PSNR is computed on the output clipped to ``[0, 1]`` (see :mod:`stereo_tv.denoising._metrics`).
 
-Training uses fresh random noise on every crop instead (see :mod:`stereo_tv.denoise._data`).
+Training uses fresh random noise on every crop instead (see :mod:`stereo_tv.denoising._data`).
 """
 
 from __future__ import annotations

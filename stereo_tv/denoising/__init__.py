@@ -8,22 +8,22 @@ Public API:
     load_weights(path) -> (model, metadata); save_weights(path, model, name, sigma, ...)
     shipped_sigmas(name) -> list of noise levels with shipped weights
     add_noise(x, sigma, seed), noise_seed(name)
-        The noise protocol (see :mod:`stereo_tv.denoise._noise`).
+        The noise protocol (see :mod:`stereo_tv.denoising._noise`).
     psnr(pred, clean), ssim(pred, clean)
     TrainCrops, NoisyImages
         Training crops with fresh noise and fixed-noise test sets; the engine task is
-        ``stereo_tv.denoise._task.DenoiseTask`` (imported on demand: it needs the engine).
+        ``stereo_tv.denoising._task.DenoiseTask`` (imported on demand: it needs the engine).
     TinyCNN, ClassicalDenoiser, initial_dictionary
 """
 
-from stereo_tv.denoise._api import apply_denoiser, denoise, load_denoiser
-from stereo_tv.denoise._classical import ClassicalDenoiser
-from stereo_tv.denoise._data import NoisyImages, TrainCrops, read_image, write_image
-from stereo_tv.denoise._dictionary import initial_dictionary
-from stereo_tv.denoise._metrics import psnr, ssim
-from stereo_tv.denoise._noise import add_noise, noise_seed
-from stereo_tv.denoise._tinycnn import TinyCNN
-from stereo_tv.denoise._weights import (
+from stereo_tv.denoising._api import apply_denoiser, denoise, load_denoiser
+from stereo_tv.denoising._classical import ClassicalDenoiser
+from stereo_tv.denoising._data import NoisyImages, TrainCrops, read_image, write_image
+from stereo_tv.denoising._dictionary import initial_dictionary
+from stereo_tv.denoising._metrics import psnr, ssim
+from stereo_tv.denoising._noise import add_noise, noise_seed
+from stereo_tv.denoising._tinycnn import TinyCNN
+from stereo_tv.denoising._weights import (
                                         WeightsError,
                                         load_weights,
                                         read_weights,
@@ -32,7 +32,7 @@ from stereo_tv.denoise._weights import (
                                         shipped_sigmas,
                                         synthetic_image,
 )
-from stereo_tv.denoise._zoo import MODEL_NAMES, build_model, model_family
+from stereo_tv.denoising._zoo import MODEL_NAMES, build_model, model_family
 
 __all__ = [
     "denoise", "load_denoiser", "apply_denoiser", "build_model", "MODEL_NAMES", "model_family",
