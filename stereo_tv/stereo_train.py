@@ -233,9 +233,11 @@ class StereoTask(Task):
 
 
 class _FreshDraws(Dataset):
-    """A :class:`StereoDataset` whose augmentation changes every epoch: its draws are keyed by
-    ``(seed, epoch, index)`` and the engine never calls ``set_epoch``, so ``epoch`` is taken
-    from torch's RNG (seeded per epoch by the engine, saved in checkpoints)."""
+    """A :class:`StereoDataset` whose augmentation draws are fresh for every sample: its draws
+    are keyed by ``(seed, epoch, index)``, and ``epoch`` is taken from torch's RNG (seeded per
+    epoch and batch by the engine, saved in checkpoints), so a frame repeated ``--repeat``
+    times in one epoch still gets different crops. (The engine's own ``set_epoch`` call would
+    give every copy the same draw.)"""
 
     def __init__(self, dataset: StereoDataset):
         self.dataset = dataset

@@ -247,6 +247,8 @@ class Engine:
         cfg, e = self.config, self.epoch
         start = self.batch_in_epoch
         sampler.set_epoch(e, skip=start * cfg.batch_size)
+        if callable(getattr(self.train_set, "set_epoch", None)):
+            self.train_set.set_epoch(e)          # datasets that key their augmentation by epoch
         generator.manual_seed(derive_seed(cfg.seed, self.env.rank, e, start))
         n_steps = start + len(loader)
         if cfg.max_steps_per_epoch:

@@ -183,3 +183,28 @@ def test_task_param_groups_follow_schedule_and_backtracking(tmp_path):
     assert [g["lr"] for g in engine.optimizer.param_groups] == pytest.approx([4e-3, 4e-4])
     assert engine.lr == pytest.approx(4e-4)
     engine.close()
+
+
+def test_engine_calls_dataset_set_epoch(tmp_path):
+    from _engine_tiny import TinyModel, TinyTask, tiny_data
+
+    from stereo_tv.train import Engine, EngineConfig
+
+    class Recording(torch.utils.data.Dataset):
+        def __init__(self):
+            self.base, self.epochs = tiny_data(8, 0), []
+
+        def __len__(self):
+            return len(self.base)
+
+        def __getitem__(self, i):
+            return self.base[i]
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+    data = Recording()
+    config = EngineConfig(run_dir=str(tmp_path / "run"), epochs=3, batch_size=4, device="cpu",
+                          val_every=0)
+    Engine(TinyModel(), TinyTask(steps_per_epoch=2), data, config=config).run()
+    assert data.epochs == [0, 1, 2]
