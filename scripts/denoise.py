@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -31,13 +29,12 @@ from stereo_tv.denoising import (
     TrainCrops,
     apply_denoiser,
     build_model,
+    evaluate,
     load_denoiser,
     load_weights,
     model_family,
-    psnr,
     read_image,
     save_weights,
-    ssim,
     write_image,
 )
 from stereo_tv.train import add_engine_args
@@ -230,32 +227,6 @@ def _load(args: argparse.Namespace):
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, dataset: NoisyImages, device: torch.device,
-             verbose: bool = False) -> dict:
-    """Per-image PSNR / SSIM / seconds and their means; see the module docstring."""
-    model = model.to(device).eval()
-    rows = []
-    for i in range(len(dataset)):
-        noisy, clean, name = dataset[i]
-        x = noisy[None].to(device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        sec = time.perf_counter() - t0
-        z = out[0, 0].double().cpu().numpy()
-        c = clean[0].double().numpy()
-        row = {"name": name, "psnr": psnr(z, c), "ssim": ssim(z, c), "seconds": sec}
-        rows.append(row)
-        if verbose:
-            print(f"{name:>16s}  psnr {row['psnr']:7.3f}  ssim {row['ssim']:.4f}  "
-                  f"{sec:7.3f} s", flush=True)
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "seconds")}
-    return {"images": rows, "mean": mean}
-
-
 def eval_(args: argparse.Namespace) -> int:
     _need(args, "sigma", "data")
     model = _load(args)

@@ -10,6 +10,7 @@ Public API:
     add_noise(x, sigma, seed), noise_seed(name)
         The noise protocol (see :mod:`stereo_tv.denoising._noise`).
     psnr(pred, clean), ssim(pred, clean)
+    evaluate(model, NoisyImages(folder, sigma)) -> per-image and mean PSNR / SSIM / seconds
     TrainCrops, NoisyImages
         Training crops with fresh noise and fixed-noise test sets; the engine task is
         ``stereo_tv.denoising._task.DenoiseTask`` (imported on demand: it needs the engine).
@@ -20,6 +21,7 @@ from stereo_tv.denoising._api import apply_denoiser, denoise, load_denoiser
 from stereo_tv.denoising._classical import ClassicalDenoiser
 from stereo_tv.denoising._data import NoisyImages, TrainCrops, read_image, write_image
 from stereo_tv.denoising._dictionary import initial_dictionary
+from stereo_tv.denoising._eval import evaluate
 from stereo_tv.denoising._metrics import psnr, ssim
 from stereo_tv.denoising._noise import add_noise, noise_seed
 from stereo_tv.denoising._tinycnn import TinyCNN
@@ -39,5 +41,5 @@ __all__ = [
     "load_weights", "read_weights", "save_weights", "shipped_path", "shipped_sigmas",
     "synthetic_image", "WeightsError", "add_noise", "noise_seed", "psnr", "ssim",
     "TrainCrops", "NoisyImages", "read_image", "write_image", "TinyCNN", "ClassicalDenoiser",
-    "initial_dictionary",
+    "initial_dictionary", "evaluate",
 ]
