@@ -98,3 +98,24 @@ def test_error_corrupt_weights(tmp_path):
 def test_error_unknown_model(tmp_path):
     res = _cli("eval", "--model", "tv-nope", "--sigma", "25", "--data", str(tmp_path))
     _assert_user_error(res, "unknown model", "tv-asym-eg")
+
+
+def test_psnr_benchmark_prints_table_and_json(tmp_path):
+    from stereo_tv.denoising import synthetic_image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(2):
+        write_image(folder / f"{i}.png", synthetic_image(40 + 8 * i, 48))
+    out = tmp_path / "res.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "denoise_psnr.py"), "--data",
+                          str(folder), "--sigmas", "25", "--models", "tv-asym-eg", "--baselines",
+                          "tv-chambolle", "--json", str(out)], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "| tv-asym-eg |" in res.stdout and "| tv-chambolle |" in res.stdout
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"tv-asym-eg", "tv-chambolle"}
+    assert results["tv-asym-eg"]["25"]["psnr"] > 25
