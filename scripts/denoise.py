@@ -34,6 +34,7 @@ from stereo_tv.denoising import (
     load_weights,
     model_family,
     read_image,
+    read_weights,
     save_weights,
     write_image,
 )
@@ -196,6 +197,13 @@ def export_run(run_dir: Path, out: Path, which: str = "best") -> dict:
                   "steps": int(ckpt.get("step", 0)), "checkpoint": ckpt_path.name,
                   "seconds": _run_seconds(run_dir), "run_dir": str(run_dir),
                   "init": yaml.safe_load(init_path.read_text()) if init_path.is_file() else None}
+    source = cfg.get("init_from")
+    if source and Path(source).is_file():
+        # warm start: keep the training record of the weights this run started from (chained)
+        first = read_weights(source).get("train") or {}
+        train_info["warm_start"] = {"path": str(source), **first}
+        train_info["seconds_total"] = (train_info["seconds"] or 0.0) + (
+            first.get("seconds_total") or first.get("seconds") or 0.0)
     blob = save_weights(out, model, cfg["model"], cfg["sigma"], config=overrides,
                         val={f"{val_name}/psnr": scores["psnr"],
                              f"{val_name}/ssim": scores["ssim"]},

@@ -47,3 +47,16 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert res.returncode == 0, res.stderr
     mean = float(res.stdout.strip().splitlines()[-1].split()[2])
     assert abs(mean - meta["val"]["set12/psnr"]) < 1e-3
+    # a second stage warm-started from the first keeps the first's record
+    out2 = tmp_path / "w2.pt"
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25",
+               "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
+               "--data", str(train), "--val", str(val), "--run-dir", str(tmp_path / "run2"),
+               "--epochs", "1", "--init-from", str(out), "--init-jitter", "0.2",
+               "--export", str(out2))
+    assert res.returncode == 0, res.stderr
+    train2 = load_weights(out2)[1]["train"]
+    assert train2["warm_start"]["path"] == str(out)
+    assert train2["warm_start"]["command"] == meta["train"]["command"]
+    assert train2["init"]["jitter"]["scale"] == 0.2
+    assert train2["seconds_total"] > train2["seconds"]
