@@ -29,7 +29,7 @@ from stereo_tv.denoising import (
 )
 
 DATA = Path("/work/shared/data/denoise")
-SHIPPED = ("tv-asym-eg", "nltv-eg")
+SHIPPED = ("tv-asym-eg", "tv-asym", "nltv-eg")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(DATA / "Set12"), help="folder of clean images")
     p.add_argument("--every", type=int, default=1, help="every N-th image only")
     p.add_argument("--sigmas", type=float, nargs="+", default=[5, 15, 25, 50])
-    p.add_argument("--models", nargs="+", default=list(SHIPPED),
+    p.add_argument("--models", nargs="*", default=list(SHIPPED),
                    help="models with shipped weights to score")
     p.add_argument("--baselines", nargs="*", default=["tv-chambolle"],
                    help="classical methods to score too (tv-chambolle, bm3d)")
