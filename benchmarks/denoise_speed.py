@@ -40,7 +40,7 @@ SET12 = Path("/work/shared/data/denoise/Set12/01.png")
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Seconds per 481x321 image for each denoiser.")
     p.add_argument("--sigma", type=float, default=25.0)
-    p.add_argument("--models", nargs="+", default=["tv-asym-eg", "nltv-eg"],
+    p.add_argument("--models", nargs="+", default=["tv-asym-eg", "tv-asym", "nltv-eg"],
                    help="our models (shipped weights at --sigma, else the untrained model)")
     p.add_argument("--image", default=str(SET12), help="image to resize to 481x321")
     p.add_argument("--repeats", type=int, default=3)
