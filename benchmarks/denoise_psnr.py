@@ -22,7 +22,6 @@ import torch
 from stereo_tv.cli import UserError, atomic_path, run_cli
 from stereo_tv.denoising import (
     NoisyImages,
-    build_model,
     evaluate,
     load_denoiser,
     shipped_sigmas,
@@ -59,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         for name in [*args.models, *args.baselines]:
             if name in args.models and float(sigma) not in shipped_sigmas(name):
                 continue
-            net = load_denoiser(name, sigma) if name in args.models else build_model(name, sigma)
+            net = load_denoiser(name, sigma)     # shipped weights, or the classical method
             mean = evaluate(net, data)["mean"]
             results.setdefault(name, {})[f"{sigma:g}"] = mean
             print(f"sigma {sigma:>4g}  {name:<14s} psnr {mean['psnr']:7.3f}  ssim "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.metrics import structural_similarity
 
 __all__ = ["psnr", "ssim", "batch_psnr"]
 
@@ -27,7 +26,11 @@ def ssim(pred: np.ndarray, clean: np.ndarray) -> float:
     """SSIM (``skimage.metrics.structural_similarity``, data range 1) of clipped ``pred``.
 
     The default 7x7 window shrinks to the largest odd size that fits images smaller than 7.
+    scikit-image is imported here, not at module load: ``import stereo_tv`` (which exports
+    :func:`stereo_tv.denoise`) should not pay for it.
     """
+    from skimage.metrics import structural_similarity
+
     pred = np.clip(np.asarray(pred, dtype=np.float64), 0.0, 1.0)
     clean = np.asarray(clean, dtype=np.float64)
     channel_axis = -1 if pred.ndim == 3 else None

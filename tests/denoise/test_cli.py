@@ -17,10 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "denoise.py"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
+def _cli(*args: str, script: Path = SCRIPT) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
                           env=env, cwd=REPO, timeout=300)
 
 
@@ -108,12 +108,8 @@ def test_psnr_benchmark_prints_table_and_json(tmp_path):
     for i in range(2):
         write_image(folder / f"{i}.png", synthetic_image(40 + 8 * i, 48))
     out = tmp_path / "res.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, str(REPO / "benchmarks" / "denoise_psnr.py"), "--data",
-                          str(folder), "--sigmas", "25", "--models", "tv-asym-eg", "--baselines",
-                          "tv-chambolle", "--json", str(out)], capture_output=True, text=True,
-                         env=env, cwd=REPO, timeout=300)
+    res = _cli("--data", str(folder), "--sigmas", "25", "--models", "tv-asym-eg", "--baselines",
+               "tv-chambolle", "--json", str(out), script=REPO / "benchmarks" / "denoise_psnr.py")
     assert res.returncode == 0, res.stderr
     assert "| tv-asym-eg |" in res.stdout and "| tv-chambolle |" in res.stdout
     results = json.loads(out.read_text())["results"]
