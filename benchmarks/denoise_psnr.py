@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.config import shared_root
 from stereo_tv.denoising import (
     NoisyImages,
     evaluate,
@@ -27,8 +28,8 @@ from stereo_tv.denoising import (
     shipped_sigmas,
 )
 
-DATA = Path("/work/shared/data/denoise")
-SHIPPED = ("tv-asym-eg", "tv-asym", "nltv-eg")
+DATA = shared_root() / "data" / "denoise"
+SHIPPED = ("tv-asym-eg", "tv-asym", "nltv-eg", "sc")
 
 
 def get_args_parser() -> argparse.ArgumentParser:

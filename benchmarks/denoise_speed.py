@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from stereo_tv.cli import atomic_path, run_cli
+from stereo_tv.config import shared_root
 from stereo_tv.denoising import (
     add_noise,
     apply_denoiser,
@@ -34,13 +35,13 @@ from stereo_tv.denoising import (
     synthetic_image,
 )
 
-SET12 = Path("/work/shared/data/denoise/Set12/01.png")
+SET12 = shared_root() / "data" / "denoise" / "Set12" / "01.png"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Seconds per 481x321 image for each denoiser.")
     p.add_argument("--sigma", type=float, default=25.0)
-    p.add_argument("--models", nargs="+", default=["tv-asym-eg", "tv-asym", "nltv-eg"],
+    p.add_argument("--models", nargs="+", default=["tv-asym-eg", "tv-asym", "nltv-eg", "sc"],
                    help="our models (shipped weights at --sigma, else the untrained model)")
     p.add_argument("--image", default=str(SET12), help="image to resize to 481x321")
     p.add_argument("--repeats", type=int, default=3)

@@ -7,7 +7,8 @@ and seconds per image of
 * classical isotropic TV (Chambolle-Pock, ``--tv-iters`` iterations), with its weight ``lam``
   picked from ``--tv-lams`` by the mean PSNR on the first ``--tune-count`` validation images
   (tuned on the evaluation split itself: the most favourable setting for the baseline),
-* our CS-TV and CS-SC with the shipped weights (``stereo_tv/weights/mri``), when they exist.
+* our CS-TV and CS-SC with the shipped weights (``stereo_tv/weights/mri``), when they exist,
+* and any ``--weights FILE`` (e.g. a training run's export), each at its own rate.
 
 PSNR on [0, 1] images, peak 1, reconstruction clipped to [0, 1]. Example::
 
@@ -18,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.config import shared_root
 from stereo_tv.mri import (
     ClassicalTV,
     MaskedFourier,
@@ -35,10 +36,10 @@ from stereo_tv.mri import (
     summarize,
 )
 from stereo_tv.mri.masks import find_shared_mask
-from stereo_tv.mri.pretrained import available_weights
+from stereo_tv.mri.pretrained import available_weights, load_weights
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("STEREO_TV_SHARED", REPO.parent / "shared"))
+SHARED = shared_root()
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -53,11 +54,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-count", type=int, default=5,
                    help="validation images used to pick the TV weight (0 = all)")
     p.add_argument("--limit", type=int, default=0, help="first N validation images only")
+    p.add_argument("--weights", nargs="*", default=[],
+                   help="also score these weight files, each at the rate it was trained for")
     p.add_argument("--json", default=None, help="write all rows here")
     return p
 
 
-def evaluate_rate(rate: int, val: list[dict], args: argparse.Namespace) -> list[dict]:
+def evaluate_rate(rate: int, val: list[dict], args: argparse.Namespace,
+                  extra: dict[str, torch.nn.Module]) -> list[dict]:
     operator = MaskedFourier(load_mask(find_shared_mask(rate, SHARED / "data")))
     rows = []
 
@@ -85,6 +89,10 @@ def evaluate_rate(rate: int, val: list[dict], args: argparse.Namespace) -> list[
                 params=sum(p.numel() for p in model.parameters()))
         else:
             print(f"{rate:>3d}%  {name:<12s} (no shipped weights)", flush=True)
+    for path, model in extra.items():
+        if model.meta["rate"] == rate:
+            add(model.meta["model"], evaluate_reconstructor(
+                lambda x, op, m=model: m(x, op), val, operator), weights=path)
     return rows
 
 
@@ -98,8 +106,12 @@ def main(args: argparse.Namespace) -> int:
     if args.limit:
         val_idx = val_idx[:args.limit]
     val = [data[i] for i in val_idx]
+    try:
+        extra = {path: load_weights(path) for path in args.weights}
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
     print(f"ChestTrain validation split: {len(val)} images, {torch.get_num_threads()} thread(s)")
-    rows = [row for rate in args.rates for row in evaluate_rate(rate, val, args)]
+    rows = [row for rate in args.rates for row in evaluate_rate(rate, val, args, extra)]
     if args.json:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(rows, indent=1) + "\n")

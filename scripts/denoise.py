@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.config import shared_root
 from stereo_tv.denoising import (
     MODEL_NAMES,
     NoisyImages,
@@ -30,6 +31,7 @@ from stereo_tv.denoising import (
     apply_denoiser,
     build_model,
     evaluate,
+    initial_dictionary,
     load_denoiser,
     load_weights,
     model_family,
@@ -40,7 +42,8 @@ from stereo_tv.denoising import (
 )
 from stereo_tv.train import add_engine_args
 
-DATA = "/work/shared/data/denoise"
+REPO = Path(__file__).resolve().parents[1]
+DATA = shared_root() / "data" / "denoise"
 VERBS = ("train", "export", "eval", "run")
 
 
@@ -128,7 +131,14 @@ def train(args: argparse.Namespace) -> int:
     args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
     args.best_metric = args.best_metric or f"{val_name}/psnr"
     seed_everything(args.seed)
-    model = build_model(args.model, args.sigma, **_overrides(args))
+    overrides = _overrides(args)
+    if model_family(args.model) == "patch" and args.resume is None and not args.init_from:
+        # Appendix B: the dictionary starts from unsupervised dictionary learning on the
+        # training images (scikit-learn here), cached per training folder.
+        cache = REPO / "cache" / "denoise" / Path(args.data).name
+        print(f"initial dictionary: learned on {args.data} (cache {cache})", flush=True)
+        overrides["dictionary"] = initial_dictionary(args.data, cache=cache)
+    model = build_model(args.model, args.sigma, **overrides)
     train_set = TrainCrops(args.data, args.sigma, crop=args.crop,
                            crops_per_image=args.crops_per_image, limit=args.train_limit)
     init_info = {}
@@ -173,8 +183,12 @@ def _run_seconds(run_dir: Path) -> float | None:
     return total if seen else None
 
 
-def export_run(run_dir: Path, out: Path, which: str = "best") -> dict:
-    """Write the weight file of a training run (its config.yaml and checkpoints/*.pt)."""
+def export_run(run_dir: Path, out: Path, which: str = "best",
+               device: torch.device | str = "cpu") -> dict:
+    """Write the weight file of a training run (its config.yaml and checkpoints/*.pt).
+
+    The validation score is computed on ``device``; the self-check PSNR always on the CPU.
+    """
     from stereo_tv.train import load_checkpoint
 
     cfg_path = run_dir / "config.yaml"
@@ -189,7 +203,8 @@ def export_run(run_dir: Path, out: Path, which: str = "best") -> dict:
     model = build_model(cfg["model"], cfg["sigma"], **overrides)
     model.load_state_dict(ckpt["model"])
     val = NoisyImages(cfg["val"], cfg["sigma"])
-    scores = evaluate(model, val, torch.device("cpu"))["mean"]
+    scores = evaluate(model.to(device), val, device)["mean"]
+    model.cpu()
     val_name = Path(cfg["val"]).name.lower()
     argv = (run_dir / "argv.txt").read_text().strip() if (run_dir / "argv.txt").is_file() else ""
     init_path = run_dir / "init.yaml"
@@ -216,7 +231,7 @@ def export_run(run_dir: Path, out: Path, which: str = "best") -> dict:
 
 def export(args: argparse.Namespace) -> int:
     _need(args, "run_dir", "out")
-    export_run(Path(args.run_dir), Path(args.out), args.checkpoint)
+    export_run(Path(args.run_dir), Path(args.out), args.checkpoint, _device(args))
     return 0
 
 

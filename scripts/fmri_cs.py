@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import Subset
 
 from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.config import shared_root
 from stereo_tv.mri import (
     ClassicalTV,
     MaskedFourier,
@@ -54,7 +55,7 @@ from stereo_tv.mri.training import CSTask, export_run, untrained_validation
 from stereo_tv.train import Engine, add_engine_args, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("STEREO_TV_SHARED", REPO.parent / "shared"))
+SHARED = shared_root()
 LEARNED = ("cs-tv", "cs-sc")
 BASELINES = ("zero-filled", "tv")
 

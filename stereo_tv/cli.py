@@ -12,10 +12,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stereo_tv.config import ConfigError, parse_config
 
-__all__ = ["UserError", "run_cli", "atomic_path"]
+__all__ = ["UserError", "run_cli", "atomic_path", "load_torch_file"]
 
 
 class UserError(ValueError):
@@ -68,3 +69,21 @@ class atomic_path:  # noqa: N801 - used as a context manager, reads like a funct
         elif self.tmp.exists():
             self.tmp.unlink()
         return False
+
+
+def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] = UserError,
+                    hint: str = "") -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with a one-line error.
+
+    Any failure to unpickle (truncated zip, foreign pickle, not a PyTorch file) raises
+    ``error("<what> <path> is corrupt or not a PyTorch file (<reason>)<hint>")``. Callers check
+    that the file exists first, each with its own message.
+    """
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        text = str(exc).strip()
+        reason = text.splitlines()[0][:160] if text else type(exc).__name__
+        raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") from None

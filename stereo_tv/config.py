@@ -23,7 +23,21 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ConfigError", "parse_config", "load_yaml", "save_config", "namespace_to_dict"]
+__all__ = [
+    "ConfigError", "parse_config", "load_yaml", "save_config", "namespace_to_dict", "shared_root",
+]
+
+SHARED_ENV = "STEREO_TV_SHARED"
+
+
+def shared_root() -> Path:
+    """The shared data folder: ``$STEREO_TV_SHARED``, else ``shared/`` beside the repository.
+
+    Scripts take their default data paths (``<root>/data/...``) from here, so a checkout on
+    another machine needs only the variable, never an edited config.
+    """
+    env = os.environ.get(SHARED_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
 
 
 class ConfigError(ValueError):

@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stereo_tv.cli import UserError, atomic_path
+from stereo_tv.cli import UserError, atomic_path, load_torch_file
 from stereo_tv.core import SOLVERS, PixelGame
 
 __all__ = ["TVRefine", "RefinedStereo", "disparity_scale", "confidence_weight",
@@ -347,10 +347,7 @@ def _resolve_head(name_or_path: str | os.PathLike) -> Path:
 def read_head(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """The dict of a head file, by shipped name or path (``map_location="cpu"``)."""
     path = _resolve_head(name_or_path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise UserError(f"cannot read head file {path}: {str(exc).strip()[:120]}") from None
+    data = load_torch_file(path, "head file")
     if not isinstance(data, dict) or data.get("format") != HEAD_FORMAT:
         raise UserError(f"{path} is not a TV head file (format {HEAD_FORMAT!r})")
     return data

@@ -3,13 +3,49 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from stereo_tv.config import shared_root
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("STEREO_TV_SHARED", REPO.parent / "shared"))
+SHARED = shared_root()
+
+
+def run_script(script: str | os.PathLike, *args: str, env_extra: dict | None = None,
+               timeout: int = 600, threads: int = 1) -> subprocess.CompletedProcess:
+    """Run a repository script (``"scripts/denoise.py"`` or a path) as a user would.
+
+    A subprocess in the repository root, the repository on ``PYTHONPATH``, ``threads`` OpenMP
+    threads unless the environment sets them, no ``STEREO_TV_PSMNET`` unless ``env_extra``
+    gives it; stdout / stderr captured as text.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("OMP_NUM_THREADS", str(threads))
+    env.pop("STEREO_TV_PSMNET", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *words: str,
+                      single_line: bool = True) -> None:
+    """Exit status 2, no traceback, and an ``error: ...`` last line naming every word.
+
+    With ``single_line`` the error is all of stderr (nothing else was printed).
+    """
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), proc.stderr
+    assert len(lines) == 1 or not single_line, proc.stderr
+    for word in words:
+        assert word in lines[-1], lines[-1]
 
 
 def shared_path(*parts: str) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stereo_tv.cli import UserError, atomic_path
+from stereo_tv.cli import UserError, atomic_path, load_torch_file
 from stereo_tv.denoising._metrics import psnr
 from stereo_tv.denoising._noise import add_noise
 
@@ -118,11 +118,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"corrupt weights file {path}: {reason[:200]}") from None
+    blob = load_torch_file(path, "weights file", WeightsError)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise WeightsError(f"corrupt weights file {path}: not a {FORMAT} weight file")
     for key in ("model", "sigma", "state_dict"):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stereo_tv.cli import UserError
+from stereo_tv.cli import UserError, load_torch_file
 from thirdparty.psmnet import PSMNetBasic, PSMNetStackHourglass
 
 __all__ = ["PSMNet", "psmnet_loss", "psmnet_memory_bytes", "load_state_dict_file"]
@@ -77,12 +77,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if not path.is_file():
         raise UserError(f"checkpoint {path} is not a file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many exception types for a bad file
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot read checkpoint {path}: corrupt or not a PyTorch file "
-                        f"({reason})") from None
+    ckpt = load_torch_file(path, "checkpoint")
     state = ckpt
     if isinstance(ckpt, dict):
         for key in ("state_dict", "model"):

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from stereo_tv.cli import UserError, atomic_path
+from stereo_tv.cli import UserError, atomic_path, load_torch_file
 from stereo_tv.mri.models import CSReconstruction, build_model
 
 __all__ = ["WEIGHTS_DIR", "FORMAT", "weights_path", "available_weights", "load_pretrained",
@@ -80,10 +80,7 @@ def load_weights(path: str | os.PathLike) -> CSReconstruction:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling error is a bad file
-        raise UserError(f"{path}: not a readable weights file ({type(exc).__name__})") from None
+    state = load_torch_file(path, "weights file")
     if not isinstance(state, dict):
         raise UserError(f"{path}: not a stereo_tv MRI weights file")
     if state.get("format") == FORMAT:

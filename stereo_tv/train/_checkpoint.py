@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stereo_tv.cli import UserError, atomic_path
+from stereo_tv.cli import UserError, atomic_path, load_torch_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "load_state_into",
            "get_rng_state", "set_rng_state"]
@@ -53,13 +53,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, bad pickle, wrong format: all the user's file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"checkpoint {path} is corrupt or truncated "
-                        f"({type(exc).__name__}: {first[:200]}); "
-                        "delete it or point --resume at another file") from None
+    state = load_torch_file(path, "checkpoint",
+                            hint="; delete it or point --resume at another file")
     if not isinstance(state, dict):
         raise UserError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
     return state

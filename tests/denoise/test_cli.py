@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_user_error, run_script
 
 from stereo_tv.denoising import TinyCNN, read_image, save_weights, write_image
 
@@ -18,18 +17,7 @@ SCRIPT = REPO / "scripts" / "denoise.py"
 
 
 def _cli(*args: str, script: Path = SCRIPT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
-
-
-def _assert_user_error(res: subprocess.CompletedProcess, *words: str) -> None:
-    assert res.returncode == 2, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
+    return run_script(script, *args, timeout=300)
 
 
 @pytest.fixture
@@ -75,7 +63,7 @@ def test_eval_json(tmp_path):
 def test_error_missing_input(tmp_path):
     res = _cli("run", "--input", str(tmp_path / "nope.png"), "--sigma", "25",
                "--model", "tv-chambolle", "--out", str(tmp_path / "o.png"))
-    _assert_user_error(res, "nope.png")
+    assert_user_error(res, "nope.png")
     assert not (tmp_path / "o.png").exists()
 
 
@@ -83,7 +71,7 @@ def test_error_unsupported_sigma(tmp_path):
     write_image(tmp_path / "in.png", np.zeros((8, 8)))
     res = _cli("run", "--input", str(tmp_path / "in.png"), "--sigma", "7",
                "--model", "tv-asym-eg", "--out", str(tmp_path / "o.png"))
-    _assert_user_error(res, "sigma=7", "available sigmas")
+    assert_user_error(res, "sigma=7", "available sigmas")
 
 
 def test_error_corrupt_weights(tmp_path):
@@ -92,12 +80,12 @@ def test_error_corrupt_weights(tmp_path):
     write_image(tmp_path / "in.png", np.zeros((8, 8)))
     res = _cli("run", "--input", str(tmp_path / "in.png"), "--sigma", "25",
                "--weights", str(bad), "--out", str(tmp_path / "o.png"))
-    _assert_user_error(res, "corrupt weights file", "bad.pt")
+    assert_user_error(res, "is corrupt or not a PyTorch file", "bad.pt")
 
 
 def test_error_unknown_model(tmp_path):
     res = _cli("eval", "--model", "tv-nope", "--sigma", "25", "--data", str(tmp_path))
-    _assert_user_error(res, "unknown model", "tv-asym-eg")
+    assert_user_error(res, "unknown model", "tv-asym-eg")
 
 
 def test_psnr_benchmark_prints_table_and_json(tmp_path):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_user_error, run_script
 
 from stereo_tv.cli import run_cli
 
@@ -32,18 +31,7 @@ def _main(*argv: str) -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
-
-
-def _one_line_error(res: subprocess.CompletedProcess, *words: str) -> None:
-    assert res.returncode == 2, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
+    return run_script(SCRIPT, *args, timeout=300)
 
 
 def _phantoms(folder: Path, n: int = 6, size=(24, 20)) -> Path:
@@ -148,7 +136,7 @@ def test_errors_are_one_line(trained, tmp_path, capsys):
 def test_rate_without_shipped_weights_exits_2():
     """The real command line (subprocess): exit status 2 and one line listing what exists."""
     res = _cli("eval", "--model", "cs-tv", "--rate", "37", "--data", str(REPO / "nowhere"))
-    _one_line_error(res, "no shipped cs-tv weights for rate 37%", "available")
+    assert_user_error(res, "no shipped cs-tv weights for rate 37%", "available")
 
 
 def test_cs_sc_smoke_training(tmp_path):

@@ -40,7 +40,7 @@ def test_missing_rate_lists_available(tmp_path):
 
 def test_bad_file(tmp_path):
     (tmp_path / "x.pt").write_text("not a checkpoint")
-    with pytest.raises(UserError, match="not a readable weights file"):
+    with pytest.raises(UserError, match="is corrupt or not a PyTorch file"):
         load_weights(tmp_path / "x.pt")
 
 

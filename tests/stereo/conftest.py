@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import run_script as run_repo_script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,11 +40,6 @@ def write_rgb(path: Path, rgb: np.ndarray) -> Path:
 
 
 def run_script(script: str, *args: str, env_extra: dict | None = None, timeout: int = 600):
-    """Run ``scripts/<script>`` in a subprocess; returns the CompletedProcess."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.setdefault("OMP_NUM_THREADS", "2")
-    env.pop("STEREO_TV_PSMNET", None)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(REPO / "scripts" / script), *args],
-                          capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+    """Run ``scripts/<script>`` in a subprocess (two threads); returns the CompletedProcess."""
+    return run_repo_script(Path("scripts") / script, *args, env_extra=env_extra,
+                           timeout=timeout, threads=2)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import assert_user_error
 
 from stereo_tv.io import write_kitti_disp
 
@@ -24,12 +25,7 @@ def pair(tmp_path_factory):
 
 
 def _assert_user_error(proc, *fragments):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
+    assert_user_error(proc, *fragments, single_line=False)
 
 
 def test_predict_writes_npy_kitti_png_and_colour(tmp_path, pair, random_checkpoint):
@@ -94,7 +90,7 @@ def _bad_inputs(tmp, pair, ckpt):
                         ["not a PSMNet", "missing keys [feature_extraction.firstconv",
                          "unexpected keys [weight, bias]"]),
         "corrupt checkpoint": (["--left", left, "--right", right, "--weights", broken],
-                               ["cannot read checkpoint", "broken.tar"]),
+                               ["is corrupt or not a PyTorch file", "broken.tar"]),
         "no weights": (["--left", left, "--right", right], ["STEREO_TV_PSMNET"]),
     }
 

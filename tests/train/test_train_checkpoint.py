@@ -35,7 +35,7 @@ def test_damaged_checkpoint_error_names_the_file(one_epoch, tmp_path, damage):
     bad = {"truncate": data[: len(data) // 2], "garbage": b"\x00junk" * 50, "empty": b""}[damage]
     path = tmp_path / "last.pt"
     path.write_bytes(bad)
-    with pytest.raises(UserError, match="corrupt or truncated") as info:
+    with pytest.raises(UserError, match="corrupt or not a PyTorch file") as info:
         load_checkpoint(path)
     assert str(path) in str(info.value)
     with pytest.raises(UserError, match=str(path)):
@@ -49,7 +49,7 @@ def test_resume_from_truncated_checkpoint_fails_clearly(one_epoch, tmp_path, cap
     (run_dir / "checkpoints" / "last.pt").write_bytes(data[: len(data) - 100])
     assert run_inprocess(run_dir, "--resume") == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: checkpoint ") and "last.pt is corrupt or truncated" in err
+    assert err.startswith("error: checkpoint ") and "last.pt is corrupt" in err
     assert not (run_dir / "metrics.jsonl").exists()  # nothing restarted silently
 
 
