@@ -96,8 +96,8 @@ def evaluate_rate(rate: int, val: list[dict], args: argparse.Namespace,
     return rows
 
 
+@torch.no_grad()
 def main(args: argparse.Namespace) -> int:
-    torch.set_grad_enabled(False)
     data = MRIImages(args.data)
     try:
         _, val_idx = chest_split(data.names)

@@ -74,6 +74,13 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="train: multiply each asymmetric grid weight by 1 + J * N(0, 1) before "
                         "training, so the game leaves the mirror-symmetric start "
                         "(stereo_tv.denoising._init.jitter_weights)")
+    p.add_argument("--dict-patches", type=int, default=100_000,
+                   help="train, patch models: training patches for the initial dictionary")
+    p.add_argument("--dict-iters", type=int, default=300,
+                   help="train, patch models: dictionary-learning iterations")
+    p.add_argument("--dict-cache", default=str(REPO / "cache" / "denoise"),
+                   help="train, patch models: folder caching learned dictionaries (one per "
+                        "training folder, patch count and iterations)")
     p.add_argument("--iters", type=int, default=None, help="override the model's iterations")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
@@ -132,23 +139,27 @@ def train(args: argparse.Namespace) -> int:
     args.best_metric = args.best_metric or f"{val_name}/psnr"
     seed_everything(args.seed)
     overrides = _overrides(args)
+    init_info = {}
     if model_family(args.model) == "patch" and args.resume is None and not args.init_from:
         # Appendix B: the dictionary starts from unsupervised dictionary learning on the
-        # training images (scikit-learn here), cached per training folder.
-        cache = REPO / "cache" / "denoise" / Path(args.data).name
+        # training images (scikit-learn here), cached per training folder and settings.
+        tag = f"{Path(args.data).name}_{args.dict_patches}_{args.dict_iters}"
+        cache = Path(args.dict_cache) / tag
         print(f"initial dictionary: learned on {args.data} (cache {cache})", flush=True)
-        overrides["dictionary"] = initial_dictionary(args.data, cache=cache)
+        overrides["dictionary"] = initial_dictionary(args.data, cache=cache, n=args.dict_patches,
+                                                     iters=args.dict_iters)
+        init_info["dictionary"] = {"learned_on": str(args.data), "patches": args.dict_patches,
+                                   "iters": args.dict_iters}
     model = build_model(args.model, args.sigma, **overrides)
     train_set = TrainCrops(args.data, args.sigma, crop=args.crop,
                            crops_per_image=args.crops_per_image, limit=args.train_limit)
-    init_info = {}
     if args.resume is None and args.init_from:
         src, blob = load_weights(args.init_from)
-        init_info = rescale_to_sigma(model, src, blob["sigma"], args.sigma)
+        init_info.update(rescale_to_sigma(model, src, blob["sigma"], args.sigma))
     elif args.resume is None and args.tune_init and model_family(args.model) == "pixel":
         crop = 64 if model.graph == "nonlocal" else None  # non-local solves are slow on a CPU
-        init_info = tune_init(model, train_set.images[:8], args.sigma, crop=crop,
-                              rounds=2 if crop else 3)
+        init_info.update(tune_init(model, train_set.images[:8], args.sigma, crop=crop,
+                                   rounds=2 if crop else 3))
     if args.resume is None and args.init_jitter > 0:
         init_info["jitter"] = {"scale": args.init_jitter, "seed": args.seed,
                                "entries": jitter_weights(model, args.init_jitter, args.seed)}

@@ -7,7 +7,7 @@
 #             3 epochs); each stage is stopped by SIGTERM (the engine saves a checkpoint) and
 #             exported (best Set12 epoch);
 #     SC      seconds of each patch-model job (CS-SC at 20/30/40/50 %, denoising sc at 25);
-#     RUNS    run folder (default runs/gpu).
+#     RUNS    run folder (default runs/gpu); a new one, or EXTRA=--resume to continue its runs.
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 #   Every `timeout` sends SIGTERM, so each run continues with `--resume`.
 set -u

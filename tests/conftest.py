@@ -66,3 +66,5 @@ def shared():
 def _seed_and_threads():
     torch.manual_seed(0)
     yield
+    # a test (or code run in-process) must not leave autograd switched off for the next ones
+    assert torch.is_grad_enabled(), "autograd was left disabled"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 
 from stereo_tv.denoising import load_weights, write_image
 
@@ -60,3 +61,29 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert train2["warm_start"]["command"] == meta["train"]["command"]
     assert train2["init"]["jitter"]["scale"] == 0.2
     assert train2["seconds_total"] > train2["seconds"]
+
+
+def test_patch_model_starts_from_a_learned_dictionary(tmp_path):
+    from stereo_tv.denoising import build_model, initial_dictionary
+
+    train, val = _fake_data(tmp_path)
+    run_dir, cache = tmp_path / "run", tmp_path / "dicts"
+    res = _cli("train", "--model", "sc", "--sigma", "25",
+               "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
+               "--data", str(train), "--val", str(val), "--run-dir", str(run_dir),
+               "--epochs", "1", "--iters", "2", "--dict-patches", "600", "--dict-iters", "3",
+               "--dict-cache", str(cache))
+    assert res.returncode == 0, res.stderr
+    files = list(cache.rglob("*.npy"))
+    assert len(files) == 1 and files[0].parent.name == "Train400_600_3"
+    init = (run_dir / "init.yaml").read_text()
+    assert "learned_on" in init and "patches: 600" in init
+    # the run's first weights are the learned dictionary, not the random default
+    learned = initial_dictionary(train, cache=files[0].parent, n=600, iters=3)
+    unlearned = build_model("sc", 25.0, iters=2)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    init_model = build_model("sc", 25.0, iters=2, dictionary=learned)
+    key = next(k for k in ckpt["model"] if ckpt["model"][k].shape == (81, 256))
+    start = dict(init_model.state_dict())[key]
+    trained = ckpt["model"][key]
+    assert (trained - start).abs().max() < (trained - unlearned.state_dict()[key]).abs().max()
