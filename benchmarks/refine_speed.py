@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.config import shared_root
 from stereo_tv.data import StereoDataset
 from stereo_tv.data.transforms import image_to_tensor
 from stereo_tv.io import read_image
@@ -59,7 +60,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="psmnet", choices=["psmnet", "timm", "sgbm"])
     p.add_argument("--weights", default=None, help="backbone checkpoint")
     p.add_argument("--maxdisp", type=int, default=192)
-    p.add_argument("--left", default="../shared/data/kitti2015/testing/image_2/000000_10.png",
+    p.add_argument("--left", default=str(shared_root() / "data" / "kitti2015" / "testing" /
+                                         "image_2" / "000000_10.png"),
                    help="speed: left image of the pair (a KITTI 2015 frame, 1242x375)")
     p.add_argument("--right", default=None, help="speed: right image (default: image_3)")
     p.add_argument("--repeats", type=int, default=5, help="speed: head runs (median)")
