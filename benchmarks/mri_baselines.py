@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 
@@ -38,7 +37,6 @@ from stereo_tv.mri import (
 from stereo_tv.mri.masks import find_shared_mask
 from stereo_tv.mri.pretrained import available_weights, load_weights
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_root()
 
 
