@@ -14,12 +14,18 @@ Two grids are supported (``mode``):
 * ``"valid"``: one position per ``patch x patch`` patch fully inside ``y`` (top-left corner at
   ``(i, j)``, grid ``(H - patch + 1, W - patch + 1)``); used by the patch games.
 
-The neighbour search (:func:`knn_search`) runs without autograd, in blocks of rows (memory
-``O(k * H * W)`` plus a fixed block, never ``O(window^2 * H * W)``); the distances of the kept
-neighbours are then recomputed by :func:`patch_distance`, a custom autograd function that is
-differentiable in ``y`` and ``kappa`` and recomputes its intermediate values in the backward
-pass (memory ``O(k * H * W)`` as well). Gradients therefore flow through the weights, not
-through the arg-min indices.
+The neighbour search computes the distances to every offset of the window (a depthwise
+convolution of squared differences with ``kappa^2``) and keeps the ``k`` smallest by ``topk``.
+Gradients flow through the kept distances, hence the weights, not through the arg-min indices.
+:func:`nonlocal_graph` picks one of three ways to get the differentiable distances:
+
+* autograd off (inference): the search's own distances, in blocks of rows (memory
+  ``O(k * H * W)`` plus a fixed block, never ``O(window^2 * H * W)``);
+* autograd on, at most :data:`GRAPH_GRAD_MAX_ELEMS` candidate distances: one block whose
+  all-offsets volume autograd keeps for the backward pass;
+* autograd on, larger: :func:`knn_search` without autograd, then :func:`patch_distance`, a
+  custom autograd function that recomputes its intermediate values in the backward pass
+  (memory ``O(k * H * W)`` as well, about 3x slower on a CPU).
 
 Neighbour indices are flat indices into the grid, ``(B, k, Hg, Wg)`` ``int64``. A position with
 fewer than ``k`` valid candidates (tiny images) gets its own index and ``valid = False`` there;
@@ -50,6 +56,13 @@ __all__ = [
 ]
 
 
+#: Above this many candidate distances (offsets x batch x channels x pixels), a graph built
+#: with autograd on uses :func:`patch_distance` (memory ``O(k * H * W)``, recomputed in the
+#: backward pass) instead of keeping every window offset's distance map for the backward pass
+#: (~3x faster on a CPU, about two such volumes of memory: 1 GiB at the limit in float32).
+GRAPH_GRAD_MAX_ELEMS = 1 << 27
+
+
 def pad_for_patches(y: torch.Tensor, patch: int, mode: str) -> torch.Tensor:
     """The image whose ``patch x patch`` windows are the patches ``P_j y`` of the grid."""
     if mode == "same":
@@ -65,7 +78,6 @@ def _window_offsets(window: int) -> list[tuple[int, int]]:
     return [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if (dy, dx) != (0, 0)]
 
 
-@torch.no_grad()
 def knn_search(
     y: torch.Tensor,
     kappa: torch.Tensor,
@@ -94,6 +106,25 @@ def knn_search(
     Returns:
         ``nbr`` ``(B, k, Hg, Wg)`` int64 flat grid indices and ``valid`` ``(B, k, Hg, Wg)`` bool.
     """
+    with torch.no_grad():
+        nbr, valid, _ = _search(y, kappa, k, window, patch, mode, block_elems)
+    return nbr, valid
+
+
+def _search(
+    y: torch.Tensor,
+    kappa: torch.Tensor,
+    k: int,
+    window: int,
+    patch: int,
+    mode: str,
+    block_elems: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`knn_search` that also returns the kept distances ``(B, k, Hg, Wg)``.
+
+    The distances are differentiable in ``y`` and ``kappa`` when autograd is on (the
+    selection itself is not); missing neighbours get distance 0 and ``valid = False``.
+    """
     ypad = pad_for_patches(y, patch, mode)
     b, c, hp, wp = ypad.shape
     hg, wg = hp - patch + 1, wp - patch + 1
@@ -113,28 +144,64 @@ def knn_search(
     rows = max(1, block_elems // max(1, n * wg))
     nbr = torch.empty(b, k, hg, wg, dtype=torch.long, device=y.device)
     valid = torch.zeros(b, k, hg, wg, dtype=torch.bool, device=y.device)
+    dist = []
     for r0 in range(0, hg, rows):
         r1 = min(hg, r0 + rows)
         h_in = r1 - r0 + patch - 1
         ref = ypad[..., r0:r0 + h_in, :].unsqueeze(1)                      # (B, 1, C, h_in, Wp)
         shifted = torch.stack([big[..., r + r0 + oy:r + r0 + oy + h_in, r + ox:r + ox + wp]
                                for oy, ox in offsets], dim=1)              # (B, n, C, h_in, Wp)
-        e = (shifted - ref).square_().view(b, n * c, h_in, wp)
-        d = F.conv2d(e, weight, groups=n * c).view(b, n, c, r1 - r0, wg).sum(2)
+        e = (shifted - ref).square().view(b, n * c, h_in, wp)
+        d = _depthwise_conv(e, weight).view(b, n, c, r1 - r0, wg).sum(2)
         rr = torch.arange(r0, r1, device=y.device).view(1, -1, 1)
         inside = ((rr + dy >= 0) & (rr + dy < hg)) & col_ok                # (n, rows, Wg)
-        d = d.masked_fill_(~inside, float("inf")).permute(0, 2, 3, 1)      # (B, rows, Wg, n)
-        best_d, best_o = d.topk(kk, dim=-1, largest=False)
-        ok = torch.isfinite(best_d)
-        own = (rr.view(-1, 1) * wg + cols.view(1, -1)).unsqueeze(-1)      # (rows, Wg, 1)
+        with torch.no_grad():
+            best_d, best_o = d.masked_fill(~inside, float("inf")).topk(kk, dim=1, largest=False)
+        ok = torch.isfinite(best_d)                                        # (B, kk, rows, Wg)
+        dist.append(d.gather(1, best_o) * ok)
+        own = rr * wg + cols                                               # (1, rows, Wg)
         idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
-        idx = torch.where(ok, idx, own.expand_as(idx))
-        nbr[:, :kk, r0:r1] = idx.permute(0, 3, 1, 2)
-        valid[:, :kk, r0:r1] = ok.permute(0, 3, 1, 2)
+        nbr[:, :kk, r0:r1] = torch.where(ok, idx, own.expand_as(idx))
+        valid[:, :kk, r0:r1] = ok
+    d = torch.cat(dist, dim=2)
     if kk < k:                                        # fewer candidates than k: self, invalid
         own = torch.arange(hg * wg, device=y.device).view(1, 1, hg, wg)
         nbr[:, kk:] = own
-    return nbr, valid
+        d = torch.cat([d, d.new_zeros(b, k - kk, hg, wg)], dim=1)
+    return nbr, valid, d
+
+
+class _DepthwiseConvCPU(torch.autograd.Function):
+    """``F.conv2d(x, w, groups=x.shape[1])`` whose weight gradient is one big-kernel convolution.
+
+    On a CPU, the generic depthwise weight gradient takes ~7x the forward's time for the
+    all-offsets distance volume; correlating each channel of ``x`` with its output gradient as a
+    ``(Hg, Wg)`` kernel gives the same numbers in about the forward's time.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return F.conv2d(x, w, groups=x.shape[1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        b, ch, h, wd = x.shape
+        grad_x = F.conv_transpose2d(g, w, groups=ch) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            kern = g.reshape(b * ch, 1, *g.shape[-2:])
+            grad_w = F.conv2d(x.reshape(1, b * ch, h, wd), kern, groups=b * ch)
+            grad_w = grad_w.view(b, ch, *w.shape[-2:]).sum(0).unsqueeze(1)
+        return grad_x, grad_w
+
+
+def _depthwise_conv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    if x.device.type == "cpu" and torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+        return _DepthwiseConvCPU.apply(x, w)
+    return F.conv2d(x, w, groups=x.shape[1])
 
 
 def _kappa_map(kappa: torch.Tensor, c: int, patch: int) -> torch.Tensor:
@@ -245,12 +312,21 @@ def nonlocal_graph(
         raise ValueError(f"window must be odd and patch >= 1, got {window} and {patch}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    nbr, valid = knn_search(y, kappa, k, window, patch, mode)
+    needs_grad = torch.is_grad_enabled() and (y.requires_grad or kappa.requires_grad)
+    candidates = len(_window_offsets(window)) * y[:, :1].numel() * y.shape[1]
+    if not needs_grad:
+        with torch.no_grad():
+            nbr, valid, d = _search(y, kappa, k, window, patch, mode, 1 << 22)
+    elif candidates <= GRAPH_GRAD_MAX_ELEMS:
+        nbr, valid, d = _search(y, kappa, k, window, patch, mode, candidates)
+    else:
+        nbr, valid = knn_search(y, kappa, k, window, patch, mode)
+        d = patch_distance(y, kappa, nbr, patch, mode)
     if include_self:
         own = torch.arange(nbr[0, 0].numel(), device=nbr.device).view(1, 1, *nbr.shape[2:])
         nbr = torch.cat([own.expand(nbr.shape[0], 1, -1, -1), nbr], dim=1)
         valid = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)
-    d = patch_distance(y, kappa, nbr, patch, mode)
+        d = torch.cat([torch.zeros_like(d[:, :1]), d], dim=1)
     return nbr, softmax_weights(d, valid)
 
 

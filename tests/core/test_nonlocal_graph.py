@@ -1,5 +1,6 @@
 """Non-local graph: brute-force neighbours, differentiable distances, exact adjoints, memory."""
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -139,3 +140,51 @@ def test_full_size_graph_is_memory_bounded():
     assert out.returncode == 0, out.stderr
     peak_mb = float(out.stdout.strip().splitlines()[-1])
     assert peak_mb < 250, peak_mb
+
+
+@pytest.mark.parametrize("mode,channels,include_self", [("same", 1, False), ("valid", 2, True),
+                                                        ("same", 2, False)])
+def test_graph_paths_agree(mode, channels, include_self, monkeypatch):
+    """The all-offsets path (autograd on, small input), the recomputing path (autograd on, large
+    input) and the inference path give the same neighbours, weights and gradients."""
+    ng = importlib.import_module("stereo_tv.core.nonlocal_graph")  # not the same-named function
+    y = torch.rand(2, channels, 13, 11, dtype=torch.float64, requires_grad=True)
+    kappa = (torch.rand(channels * 9, dtype=torch.float64) + 0.5).requires_grad_()
+    args = (y, kappa, 5, 5, 3, mode, include_self)
+    nbr, a = nonlocal_graph(*args)
+    monkeypatch.setattr(ng, "GRAPH_GRAD_MAX_ELEMS", 0)
+    nbr2, a2 = nonlocal_graph(*args)
+    with torch.no_grad():
+        nbr3, a3 = nonlocal_graph(*args)
+    assert torch.equal(nbr, nbr2) and torch.equal(nbr, nbr3)
+    torch.testing.assert_close(a, a2)
+    torch.testing.assert_close(a, a3)
+    w = torch.randn_like(a)
+    g = torch.autograd.grad((a * w).sum(), (y, kappa))
+    g2 = torch.autograd.grad((a2 * w).sum(), (y, kappa))
+    for u, v in zip(g, g2):
+        torch.testing.assert_close(u, v)
+
+
+def test_all_offsets_graph_gradcheck():
+    y = torch.rand(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
+    kappa = (torch.rand(18, dtype=torch.float64) + 0.5).requires_grad_()
+    with torch.no_grad():
+        nbr = nonlocal_graph(y, kappa, 4, 5, 3)[0]
+
+    def weights(yy, kk):
+        n, a = nonlocal_graph(yy, kk, 4, 5, 3)
+        assert torch.equal(n, nbr)                   # gradcheck's nudges keep the selection
+        return a
+
+    assert torch.autograd.gradcheck(weights, (y, kappa))
+
+
+def test_cpu_depthwise_conv_gradient_matches_conv2d():
+    from stereo_tv.core.nonlocal_graph import _DepthwiseConvCPU
+
+    x = torch.rand(2, 3, 9, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(3, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_DepthwiseConvCPU.apply, (x, w))
+    torch.testing.assert_close(_DepthwiseConvCPU.apply(x, w),
+                               torch.nn.functional.conv2d(x, w, groups=3))
