@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.config import shared_root
 from stereo_tv.data import StereoDataset
 from stereo_tv.data.transforms import image_to_tensor
 from stereo_tv.io import read_image
 from stereo_tv.metrics import mean_metrics, stereo_metrics
-from stereo_tv.predict import as_rgb_pair, predict_tensor, resolve_device
+from stereo_tv.predict import as_rgb_pair, predict_tensor
 from stereo_tv.refine import TVRefine, load_head, read_head
 from stereo_tv.stereo_train import backbone_cache_key, build_backbone, build_cache, read_frame_list
 
@@ -161,7 +161,7 @@ def head_memory(cfg: dict, size: tuple[int, int], train: bool, device: torch.dev
 
 
 def speed(args: argparse.Namespace) -> dict:
-    device = resolve_device(args.device)
+    device = pick_device(args.device)
     right = args.right or args.left.replace("image_2", "image_3")
     left_img, right_img = as_rgb_pair(read_image(args.left), read_image(right))
     left = image_to_tensor(left_img)[None].to(device)

@@ -20,10 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.metrics import stereo_metrics
 from stereo_tv.models.classical import SGBMBackbone
-from stereo_tv.predict import WEIGHTS_ENV, predict_disparity, resolve_device
+from stereo_tv.predict import WEIGHTS_ENV, predict_disparity
 from stereo_tv.refine import RefinedStereo, load_head
 from stereo_tv.viz.camera import StereoCamera
 from stereo_tv.viz.figure import save_figure, stereo_figure
@@ -75,7 +75,7 @@ def build_backbone(args):
     from stereo_tv.models import PSMNet
 
     model = PSMNet.from_checkpoint(weights, maxdisp=192)
-    return model.to(resolve_device(args.device)), f"PSMNet ({Path(weights).name})"
+    return model.to(pick_device(args.device)), f"PSMNet ({Path(weights).name})"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.config import shared_root
 from stereo_tv.denoising import (
     MODEL_NAMES,
@@ -117,12 +117,6 @@ def _check_model(name: str) -> None:
         raise UserError(str(exc)) from None
 
 
-def _device(args: argparse.Namespace) -> torch.device:
-    if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
 # ----------------------------------------------------------------------------- train / export
 def train(args: argparse.Namespace) -> int:
     from stereo_tv.denoising._init import jitter_weights, rescale_to_sigma, tune_init
@@ -143,10 +137,9 @@ def train(args: argparse.Namespace) -> int:
     if model_family(args.model) == "patch" and args.resume is None and not args.init_from:
         # Appendix B: the dictionary starts from unsupervised dictionary learning on the
         # training images (scikit-learn here), cached per training folder and settings.
-        tag = f"{Path(args.data).name}_{args.dict_patches}_{args.dict_iters}"
-        cache = Path(args.dict_cache) / tag
-        print(f"initial dictionary: learned on {args.data} (cache {cache})", flush=True)
-        overrides["dictionary"] = initial_dictionary(args.data, cache=cache, n=args.dict_patches,
+        print(f"initial dictionary: learned on {args.data} (cache {args.dict_cache})", flush=True)
+        overrides["dictionary"] = initial_dictionary(args.data, cache=args.dict_cache,
+                                                     n=args.dict_patches,
                                                      iters=args.dict_iters)
         init_info["dictionary"] = {"learned_on": str(args.data), "patches": args.dict_patches,
                                    "iters": args.dict_iters}
@@ -242,7 +235,7 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
 
 def export(args: argparse.Namespace) -> int:
     _need(args, "run_dir", "out")
-    export_run(Path(args.run_dir), Path(args.out), args.checkpoint, _device(args))
+    export_run(Path(args.run_dir), Path(args.out), args.checkpoint, pick_device(args.device))
     return 0
 
 
@@ -265,7 +258,7 @@ def eval_(args: argparse.Namespace) -> int:
     _need(args, "sigma", "data")
     model = _load(args)
     dataset = NoisyImages(args.data, args.sigma, every=args.every)
-    res = evaluate(model, dataset, _device(args), verbose=True)
+    res = evaluate(model, dataset, pick_device(args.device), verbose=True)
     m = res["mean"]
     print(f"{'mean':>16s}  psnr {m['psnr']:7.3f}  ssim {m['ssim']:.4f}  {m['seconds']:7.3f} s")
     if args.json:
@@ -279,7 +272,7 @@ def eval_(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     _need(args, "input", "sigma", "out")
     img = read_image(args.input)
-    model = _load(args).to(_device(args))
+    model = _load(args).to(pick_device(args.device))
     out = apply_denoiser(model, img)
     with atomic_path(args.out) as tmp:
         write_image(tmp, out)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.data import DATASETS, build_dataset
 from stereo_tv.io import write_kitti_disp
 from stereo_tv.metrics import METRIC_NAMES, mean_metrics, stereo_metrics
@@ -30,7 +30,6 @@ from stereo_tv.predict import (
     WEIGHTS_ENV,
     load_stereo_model,
     predict_disparity,
-    resolve_device,
     resolve_weights,
 )
 
@@ -136,7 +135,7 @@ def main(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise FileNotFoundError(f"file not found: {path}")
     weights = resolve_weights(args.weights)
-    device = resolve_device(args.device)
+    device = pick_device(args.device)
     model = load_stereo_model(weights, maxdisp=args.maxdisp, tv_iters=args.tv_iters,
                               refine=args.head).to(device)
 

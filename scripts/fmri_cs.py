@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.config import shared_root
 from stereo_tv.mri import (
     ClassicalTV,
@@ -194,12 +194,6 @@ def load_model(args: argparse.Namespace):
         raise UserError(f"give --rate; shipped {args.model} rates: "
                         f"{available_weights().get(args.model, [])}")
     return load_pretrained(args.model, args.rate)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------- training

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.io import read_image, write_image, write_kitti_disp
 from stereo_tv.predict import (
     WEIGHTS_ENV,
@@ -27,7 +27,6 @@ from stereo_tv.predict import (
     check_pair_size,
     load_stereo_model,
     predict_disparity,
-    resolve_device,
     resolve_weights,
 )
 from stereo_tv.viz.pointcloud import add_camera_args
@@ -76,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     left, right = as_rgb_pair(read_image(args.left), read_image(args.right))
     weights = resolve_weights(args.weights)
-    device = resolve_device(args.device)
+    device = pick_device(args.device)
     model = load_stereo_model(weights, maxdisp=args.maxdisp, tv_iters=args.tv_iters,
                               refine=args.head)
     h, w = left.shape[:2]

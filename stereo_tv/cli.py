@@ -16,7 +16,7 @@ from typing import Any
 
 from stereo_tv.config import ConfigError, parse_config
 
-__all__ = ["UserError", "run_cli", "atomic_path", "load_torch_file"]
+__all__ = ["UserError", "run_cli", "atomic_path", "load_torch_file", "pick_device"]
 
 
 class UserError(ValueError):
@@ -87,3 +87,19 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] =
         text = str(exc).strip()
         reason = text.splitlines()[0][:160] if text else type(exc).__name__
         raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") from None
+
+
+def pick_device(name: str | None = "auto") -> Any:
+    """The ``torch.device`` for a ``--device`` option: ``auto`` / ``None``, ``cpu``, ``cuda``
+    or ``cuda:N``. ``auto`` takes CUDA when torch sees a GPU; asking for CUDA without one is a
+    :class:`UserError` (one line, exit 2), not a silent CPU run or a torch traceback."""
+    import torch
+
+    name = "auto" if name is None else str(name)
+    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got '{name}'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name} asks for CUDA, but torch sees no GPU; use --device cpu")
+    return torch.device(name)

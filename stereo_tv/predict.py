@@ -27,7 +27,7 @@ from stereo_tv.data.transforms import image_to_tensor
 
 __all__ = ["predict_disparity", "predict_tensor", "pad_to_multiple", "as_rgb_pair",
            "check_pair_size", "check_memory", "available_memory", "resolve_weights",
-           "load_stereo_model", "resolve_device", "WEIGHTS_ENV"]
+           "load_stereo_model", "WEIGHTS_ENV"]
 
 WEIGHTS_ENV = "STEREO_TV_PSMNET"
 
@@ -212,19 +212,6 @@ def predict_disparity(model: nn.Module, left: np.ndarray, right: np.ndarray, *,
     if conf.shape != (h, w):
         conf = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
     return disp, conf.astype(np.float32)
-
-
-def resolve_device(name: str | None) -> torch.device:
-    """Device for the command lines: ``cuda`` when asked and present, else CPU (with a warning
-    when CUDA was asked for but is missing). ``None`` picks CUDA if available."""
-    if name not in (None, "cpu", "cuda") and not str(name).startswith("cuda:"):
-        raise UserError(f"unknown device {name!r}; valid: cpu, cuda")
-    if name is None:
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn("CUDA is not available; running on the CPU", UserWarning, stacklevel=2)
-        name = "cpu"
-    return torch.device(name)
 
 
 def resolve_weights(weights: str | os.PathLike | None) -> Path:

@@ -47,11 +47,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from stereo_tv.cli import UserError, atomic_path
+from stereo_tv.cli import UserError, atomic_path, pick_device
 from stereo_tv.data import DATASETS, JointAugment, StereoDataset, StereoFrame, build_dataset
 from stereo_tv.data.transforms import image_to_tensor, tensor_to_image
 from stereo_tv.metrics import mean_metrics, stereo_metrics
-from stereo_tv.predict import pad_to_multiple, predict_tensor, resolve_device
+from stereo_tv.predict import pad_to_multiple, predict_tensor
 from stereo_tv.refine import RefinedStereo, TVRefine, load_head, save_head
 from stereo_tv.train import Engine, Task, add_engine_args, load_model_weights, seed_everything
 
@@ -580,7 +580,7 @@ def main(args: argparse.Namespace) -> dict[str, float]:
                       refine_beta=args.refine_beta, per_frame=args.per_frame_loss,
                       outlier_weight=args.outlier_weight)
     if args.cache_dir:
-        device = resolve_device(None if args.device == "auto" else args.device)
+        device = pick_device(args.device)
         backbone = backbone.to(device).eval()
         conf = _has_confidence(backbone)
         key = backbone_cache_key(backbone, args.backbone, args.weights, args.maxdisp,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 import torch
 
+from stereo_tv.cli import run_cli
 from stereo_tv.config import shared_root
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +34,21 @@ def run_script(script: str | os.PathLike, *args: str, env_extra: dict | None = N
     env.update(env_extra or {})
     return subprocess.run([sys.executable, str(REPO / script), *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def load_script(script: str | os.PathLike) -> types.ModuleType:
+    """A repository script (``"scripts/demo.py"`` or a path) imported as a module, not run."""
+    path = REPO / script
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(script: str | os.PathLike, *argv: str) -> int:
+    """Run a script's ``main`` in-process through ``run_cli`` (exit status, errors mapped)."""
+    module = load_script(script)
+    return run_cli(module.main, module.get_args_parser(), [str(a) for a in argv])
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *words: str,

@@ -2,10 +2,14 @@
 
 import argparse
 
+import cv2
+import numpy as np
 import pytest
+import torch
 import yaml
+from conftest import assert_user_error, run_script
 
-from stereo_tv.cli import UserError, atomic_path, run_cli
+from stereo_tv.cli import UserError, atomic_path, pick_device, run_cli
 from stereo_tv.config import ConfigError, parse_config, save_config
 
 
@@ -80,3 +84,25 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device(None) == pick_device("auto")
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UserError, match="must be auto, cpu, cuda"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="asks for CUDA, but torch sees no GPU"):
+            pick_device("cuda:1")
+
+
+def test_cuda_without_gpu_is_a_one_line_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.zeros((16, 16), np.uint8))
+    proc = run_script("scripts/denoise.py", "run", "--input", img, "--sigma", "25",
+                      "--out", tmp_path / "out.png", "--device", "cuda")
+    assert_user_error(proc, "--device cuda", "no GPU")
+    assert not (tmp_path / "out.png").exists()

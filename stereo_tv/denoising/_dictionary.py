@@ -61,10 +61,12 @@ def initial_dictionary(folder: str | os.PathLike, patch: int = 9, atoms: int = 2
     """Learned dictionary divided by its largest singular value, (patch^2, atoms) float32.
 
     ``atoms - 1`` atoms are learned on mean-removed patches and the last atom is the constant
-    (DC) patch, since the patch games code patches without removing their mean. Cached as
-    ``cache/dict_{patch}x{patch}_{atoms}.npy`` when ``cache`` is given.
+    (DC) patch, since the patch games code patches without removing their mean. Cached when
+    ``cache`` is given, in a file named by every input that changes the result:
+    ``cache/dict_<folder name>_<patch>x<patch>_<atoms>_n<n>_it<iters>.npy``.
     """
-    path = Path(cache) / f"dict_{patch}x{patch}_{atoms}.npy" if cache else None
+    name = f"dict_{Path(folder).name}_{patch}x{patch}_{atoms}_n{n}_it{iters}.npy"
+    path = Path(cache) / name if cache else None
     if path is not None and path.is_file():
         d = np.load(path)
     else:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from stereo_tv.cli import UserError
+from stereo_tv.cli import pick_device
 
 __all__ = ["DistEnv", "init_distributed"]
 
@@ -93,15 +93,9 @@ def _map(obj: object, kind: type, fn) -> object:
 
 
 def _pick_device(device: str, local_rank: int) -> torch.device:
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise UserError(f"--device must be auto, cpu or cuda, got '{device}'")
-    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise UserError(f"--device {device} asks for CUDA, but torch sees no GPU; "
-                        "use --device cpu")
-    if device.startswith("cuda:"):
-        return torch.device(device)
+    dev = pick_device(device)
+    if dev.type == "cpu" or dev.index is not None:
+        return dev
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 

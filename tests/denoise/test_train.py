@@ -75,11 +75,11 @@ def test_patch_model_starts_from_a_learned_dictionary(tmp_path):
                "--dict-cache", str(cache))
     assert res.returncode == 0, res.stderr
     files = list(cache.rglob("*.npy"))
-    assert len(files) == 1 and files[0].parent.name == "Train400_600_3"
+    assert [f.name for f in files] == ["dict_Train400_9x9_256_n600_it3.npy"]
     init = (run_dir / "init.yaml").read_text()
     assert "learned_on" in init and "patches: 600" in init
     # the run's first weights are the learned dictionary, not the random default
-    learned = initial_dictionary(train, cache=files[0].parent, n=600, iters=3)
+    learned = initial_dictionary(train, cache=cache, n=600, iters=3)       # the cached file
     unlearned = build_model("sc", 25.0, iters=2)
     ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     init_model = build_model("sc", 25.0, iters=2, dictionary=learned)

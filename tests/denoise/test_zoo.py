@@ -101,10 +101,15 @@ def test_patch_models_build_with_a_learned_dictionary(tmp_path):
     rng = np.random.default_rng(0)
     for k in range(2):
         write_image(tmp_path / f"test_{k:03d}.png", rng.random((20, 18)))
-    d = initial_dictionary(tmp_path, patch=3, atoms=8, cache=tmp_path / "cache", n=300, iters=2)
-    assert d.shape == (9, 8) and (tmp_path / "cache" / "dict_3x3_8.npy").is_file()
+    cache = tmp_path / "cache"
+    d = initial_dictionary(tmp_path, patch=3, atoms=8, cache=cache, n=300, iters=2)
+    name = f"dict_{tmp_path.name}_3x3_8_n300_it2.npy"
+    assert d.shape == (9, 8) and sorted(p.name for p in cache.iterdir()) == [name]
     assert float(torch.linalg.matrix_norm(d.double(), 2)) == pytest.approx(1.0, abs=1e-5)
-    torch.testing.assert_close(initial_dictionary(tmp_path, 3, 8, cache=tmp_path / "cache"), d)
+    np.save(cache / name, 2 * d.numpy())                    # same settings: the cached file
+    torch.testing.assert_close(initial_dictionary(tmp_path, 3, 8, cache, 300, 2), 2 * d)
+    other = initial_dictionary(tmp_path, 3, 8, cache, 200, 2)   # other settings: learned again
+    assert len(list(cache.iterdir())) == 2 and not torch.equal(other, 2 * d)
     model = build_model("sc-var", 25.0, dictionary=d, patch_size=3, num_atoms=8, iters=2)
     x = torch.rand(1, 1, 11, 9)
     assert model(x).shape == x.shape

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-from conftest import shared_path
+from conftest import run_main, shared_path
 
-from stereo_tv.cli import run_cli
 from stereo_tv.mri.pretrained import weights_path
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "mri_baselines.py"
 
 
 def _bench(*argv: str) -> int:
-    spec = importlib.util.spec_from_file_location("mri_baselines_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return run_cli(module.main, module.get_args_parser(), list(argv))
+    return run_main(BENCH, *argv)
 
 
 def test_extra_weights_scored_like_the_shipped_ones(tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -10,24 +9,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_user_error, run_script
-
-from stereo_tv.cli import run_cli
+from conftest import assert_user_error, load_script, run_main, run_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "fmri_cs.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("fmri_cs_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _main(*argv: str) -> int:
-    mod = _script()
-    return run_cli(mod.main, mod.get_args_parser(), list(argv))
+    return run_main(SCRIPT, *argv)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

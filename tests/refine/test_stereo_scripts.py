@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from stereo_tv.cli import run_cli
 from stereo_tv.io import write_kitti_disp, write_pfm
@@ -19,12 +20,7 @@ SMOKE = REPO / "configs" / "stereo" / "smoke.yaml"
 
 
 def _script(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "scripts" / f"{name}.py")
 
 
 def _pair(h: int, w: int, shift: int, seed: int):

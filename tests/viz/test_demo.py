@@ -1,11 +1,11 @@
 """scripts/demo.py on the downscaled Motorcycle pair (scikit-image data, offline, SGBM)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import cv2
 import pytest
+from conftest import load_script
 
 from stereo_tv.cli import run_cli
 
@@ -14,10 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("stereo_tv_demo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_demo_downscaled_writes_everything(demo, tmp_path, monkeypatch, capsys):
