@@ -148,7 +148,11 @@ def train(args: argparse.Namespace) -> int:
                            crops_per_image=args.crops_per_image, limit=args.train_limit)
     if args.resume is None and args.init_from:
         src, blob = load_weights(args.init_from)
-        init_info.update(rescale_to_sigma(model, src, blob["sigma"], args.sigma))
+        try:
+            init_info.update(rescale_to_sigma(model, src, blob["sigma"], args.sigma))
+        except RuntimeError:
+            raise UserError(f"--init-from {args.init_from} holds a '{blob['model']}' model, whose "
+                            f"parameters do not fit '{args.model}'") from None
     elif args.resume is None and args.tune_init and model_family(args.model) == "pixel":
         crop = 64 if model.graph == "nonlocal" else None  # non-local solves are slow on a CPU
         init_info.update(tune_init(model, train_set.images[:8], args.sigma, crop=crop,

@@ -177,9 +177,16 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     """Copy ``src`` (trained at ``sigma_src``) into ``game`` rescaled for ``sigma``.
 
     Weights are multiplied by ``m``, ``alpha`` and ``kappa`` divided by ``m``, starting from
-    ``m = sigma / sigma_src``; with ``images``, ``m`` is then refined by a 1-D search.
+    ``m = sigma / sigma_src``; with ``images``, ``m`` is then refined by a 1-D search. A
+    one-kappa ``src`` can start a several-kappa ``game`` (``-kappas``): every graph rebuild gets
+    its ``kappa``, so the two compute the same function until training separates them.
+    Raises ``RuntimeError`` when the parameters do not fit (another model).
     """
-    state = src.state_dict()
+    state = dict(src.state_dict())
+    kappa, target = state.get("kappa"), getattr(game, "kappa", None)
+    if (kappa is not None and target is not None and kappa.shape[0] == 1 < target.shape[0]
+            and kappa.shape[1:] == target.shape[1:]):
+        state["kappa"] = kappa.expand_as(target).clone()
     game.load_state_dict(state)
 
     def apply(m: float) -> None:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import torch
+from conftest import assert_user_error
 
 from stereo_tv.denoising import load_weights, write_image
 
@@ -61,6 +62,13 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert train2["warm_start"]["command"] == meta["train"]["command"]
     assert train2["init"]["jitter"]["scale"] == 0.2
     assert train2["seconds_total"] > train2["seconds"]
+    # weights of another model cannot start this one: a one-line error
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25",
+               "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
+               "--data", str(train), "--val", str(val), "--run-dir", str(tmp_path / "run3"),
+               "--epochs", "1", "--init-from", str(out))
+    assert_user_error(res, "--init-from", "'tv-asym-eg'", "'nltv-eg'")
+    assert not (tmp_path / "run3" / "checkpoints").exists()
 
 
 def test_patch_model_starts_from_a_learned_dictionary(tmp_path):

@@ -70,6 +70,22 @@ def test_rescale_to_sigma_scales_weights():
                                src.log_alpha.exp() * src.weight[..., :1])
 
 
+def test_one_kappa_weights_start_a_several_kappa_game():
+    src = build_model("nltv-eg", 25.0, iters=4, nl_patch=3, nl_window=5, nl_k=4,
+                      nl_update_every=2)
+    with torch.no_grad():
+        src.kappa.uniform_(0.5, 2.0)
+    dst = build_model("nltv-eg-kappas", 25.0, iters=4, nl_patch=3, nl_window=5, nl_k=4,
+                      nl_update_every=2)
+    rescale_to_sigma(dst, src, 25.0, 25.0)
+    assert dst.kappa.shape == (2, 9) and torch.equal(dst.kappa[1], src.kappa[0])
+    x = torch.rand(1, 1, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))
+    with pytest.raises(RuntimeError):                       # another model: no silent fit
+        rescale_to_sigma(build_model("tv-asym-eg", 25.0, iters=4), src, 25.0, 25.0)
+
+
 def test_set_init_symmetric_and_shared():
     q = default_init("tv", 25.0)
     for name in ("tv-sym-eg", "tv-asym"):
