@@ -20,6 +20,24 @@ def test_soft_threshold_known_values():
     assert torch.equal(soft_threshold(u, 1.0), torch.tensor([-2.0, 0.0, 0.0, 0.0, 2.0]))
 
 
+def test_soft_threshold_gradients_match_the_textbook_form():
+    """Per-channel tensor thresholds: values and gradients (in ``u`` and ``tau``) equal
+    ``sign(u) max(|u| - tau, 0)``; float64 gradcheck away from the kinks."""
+    u = torch.randn(2, 5, 4, 3, dtype=torch.float64, requires_grad=True)
+    tau = (0.2 + torch.rand(1, 5, 1, 1, dtype=torch.float64)).requires_grad_()
+    with torch.no_grad():                        # keep |u| - tau away from 0 for gradcheck
+        u.add_(torch.sign(u) * 0.1 * ((u.abs() - tau).abs() < 0.05))
+    out = soft_threshold(u, tau)
+    ref = torch.sign(u) * torch.relu(u.abs() - tau)
+    torch.testing.assert_close(out, ref)
+    w = torch.randn_like(out)
+    g = torch.autograd.grad((out * w).sum(), (u, tau))
+    g_ref = torch.autograd.grad((ref * w).sum(), (u, tau))
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradcheck(soft_threshold, (u, tau))
+
+
 @pytest.mark.parametrize("u", [-2.0, -0.05, 0.0, 0.3, 1.7])
 def test_moreau_l1_matches_definition(u):
     alpha = 4.0
