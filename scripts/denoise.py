@@ -38,22 +38,27 @@ from stereo_tv.denoising import (
     read_image,
     read_weights,
     save_weights,
+    training_summary,
     write_image,
 )
+from stereo_tv.denoising._weights import SHIPPED_DIR
 from stereo_tv.train import add_engine_args
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = shared_root() / "data" / "denoise"
-VERBS = ("train", "export", "eval", "run")
+VERBS = ("train", "export", "eval", "run", "weights")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train, export, evaluate and run denoisers.")
-    p.add_argument("command", choices=VERBS, help="what to do")
+    p.add_argument("command", choices=VERBS,
+                   help="what to do ('weights': the table of shipped weight files, or --weights "
+                        "FILE..., with their Set12 scores and training budgets)")
     p.add_argument("--model", default="tv-asym-eg",
                    help=f"model name, one of: {', '.join(MODEL_NAMES)}")
     p.add_argument("--sigma", type=float, default=None, help="noise level (0-255 scale)")
-    p.add_argument("--weights", default=None, help="eval/run: a weight file instead of --model")
+    p.add_argument("--weights", default=None, nargs="+",
+                   help="eval/run: a weight file instead of --model; weights: the files to list")
     p.add_argument("--untrained", action="store_true",
                    help="eval/run: the model's initialization (no weights)")
     # data
@@ -285,8 +290,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def weights(args: argparse.Namespace) -> int:
+    """Markdown table of weight files: scores at export, training stages and budget."""
+    files = [Path(f) for f in args.weights] if args.weights else sorted(
+        SHIPPED_DIR.glob("*.pt"))
+    if not files:
+        raise UserError(f"no weight files in {SHIPPED_DIR}")
+    print("| model | sigma | Set12 PSNR | Set12 SSIM | check PSNR | epochs per stage (first to "
+          "last) | CPU train min | GPU train min | bytes | last run |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    blobs = sorted(((read_weights(f), f) for f in files),
+                   key=lambda bf: (bf[0]["model"], bf[0]["sigma"]))
+    for blob, f in blobs:
+        val, t = blob.get("val", {}), training_summary(blob)
+        score = {k.split("/")[-1]: v for k, v in val.items()}
+        print(f"| {blob['model']} | {blob['sigma']:g} | {score.get('psnr', float('nan')):.2f} | "
+              f"{score.get('ssim', float('nan')):.4f} | {blob['check']['psnr']:.3f} | "
+              f"{' + '.join(map(str, t['epochs'])) or '-'} | {t['cpu_minutes']:.0f} | "
+              f"{t['gpu_minutes']:.1f} | {f.stat().st_size} | `{t['last_run']}` |")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
-    return {"train": train, "export": export, "eval": eval_, "run": run}[args.command](args)
+    if args.command != "weights" and args.weights is not None:
+        if len(args.weights) > 1:
+            raise UserError(f"{args.command} takes one --weights file")
+        args.weights = args.weights[0]
+    verbs = {"train": train, "export": export, "eval": eval_, "run": run, "weights": weights}
+    return verbs[args.command](args)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from stereo_tv.denoising._weights import (
                                         shipped_path,
                                         shipped_sigmas,
                                         synthetic_image,
+                                        training_summary,
 )
 from stereo_tv.denoising._zoo import MODEL_NAMES, build_model, model_family
 
@@ -41,5 +42,5 @@ __all__ = [
     "load_weights", "read_weights", "save_weights", "shipped_path", "shipped_sigmas",
     "synthetic_image", "WeightsError", "add_noise", "noise_seed", "psnr", "ssim",
     "TrainCrops", "NoisyImages", "read_image", "write_image", "TinyCNN", "ClassicalDenoiser",
-    "initial_dictionary", "evaluate",
+    "initial_dictionary", "evaluate", "training_summary",
 ]

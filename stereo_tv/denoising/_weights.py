@@ -28,7 +28,8 @@ from stereo_tv.denoising._metrics import psnr
 from stereo_tv.denoising._noise import add_noise
 
 __all__ = ["FORMAT", "SHIPPED_DIR", "shipped_path", "shipped_sigmas", "synthetic_image",
-           "check_psnr", "save_weights", "read_weights", "load_weights", "WeightsError"]
+           "check_psnr", "save_weights", "read_weights", "load_weights", "WeightsError",
+           "training_summary"]
 
 FORMAT = "stereo_tv.denoise/1"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights" / "denoise"
@@ -139,3 +140,24 @@ def load_weights(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
         raise WeightsError(f"corrupt weights file {path}: state does not fit "
                            f"'{blob['model']}': {first[:200]}") from None
     return model.eval(), blob
+
+
+def training_summary(blob: dict[str, Any]) -> dict[str, Any]:
+    """The training record of a weight file, summed over its warm-start chain.
+
+    Returns ``epochs`` (the exported epoch of each stage, first stage first), ``cpu_minutes`` and
+    ``gpu_minutes`` (training seconds of the stages whose command ran with ``--device cuda``
+    count as GPU time) and ``last_run`` (the run directory of the last stage).
+    """
+    stages = []
+    rec = blob.get("train") or {}
+    while rec:
+        stages.append(rec)
+        rec = rec.get("warm_start") or {}
+    stages.reverse()
+    cpu = sum(float(s.get("seconds") or 0) for s in stages
+              if "--device cuda" not in str(s.get("command", "")))
+    gpu = sum(float(s.get("seconds") or 0) for s in stages
+              if "--device cuda" in str(s.get("command", "")))
+    return {"epochs": [int(s.get("epochs") or 0) for s in stages], "cpu_minutes": cpu / 60,
+            "gpu_minutes": gpu / 60, "last_run": stages[-1].get("run_dir") if stages else None}

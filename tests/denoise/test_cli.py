@@ -83,6 +83,26 @@ def test_error_corrupt_weights(tmp_path):
     assert_user_error(res, "is corrupt or not a PyTorch file", "bad.pt")
 
 
+def test_weights_table(tmp_path, tiny_weights):
+    from stereo_tv.denoising._weights import SHIPPED_DIR
+
+    res = _cli("weights")
+    assert res.returncode == 0, res.stderr
+    rows = [r for r in res.stdout.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == len(list(SHIPPED_DIR.glob("*.pt"))) >= 8
+    tv25 = next(r for r in rows if r.startswith("| tv-asym-eg | 25 |")).split(" | ")
+    assert float(tv25[2]) > 28.5 and float(tv25[6]) > 0          # Set12 PSNR, CPU minutes
+    res = _cli("weights", "--weights", str(tiny_weights))
+    assert res.returncode == 0, res.stderr
+    assert "| tinycnn-326 | 25 |" in res.stdout
+    res = _cli("run", "--input", "x.png", "--sigma", "25", "--weights", "a.pt", "b.pt",
+               "--out", str(tmp_path / "o.png"))
+    assert_user_error(res, "run takes one --weights file")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not torch")
+    assert_user_error(_cli("weights", "--weights", str(bad)), "bad.pt")
+
+
 def test_error_unknown_model(tmp_path):
     res = _cli("eval", "--model", "tv-nope", "--sigma", "25", "--data", str(tmp_path))
     assert_user_error(res, "unknown model", "tv-asym-eg")
