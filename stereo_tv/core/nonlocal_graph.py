@@ -123,8 +123,15 @@ def _search(
     """:func:`knn_search` that also returns the kept distances ``(B, k, Hg, Wg)``.
 
     The distances are differentiable in ``y`` and ``kappa`` when autograd is on (the
-    selection itself is not); missing neighbours get distance 0 and ``valid = False``.
+    selection itself is not); missing neighbours get distance 0 and ``valid = False``. They are
+    computed in ``y``'s dtype, with autocast off (AMP would otherwise convolve in half
+    precision).
     """
+    with torch.autocast(y.device.type, enabled=False):
+        return _search_blocks(y, kappa, k, window, patch, mode, block_elems)
+
+
+def _search_blocks(y, kappa, k, window, patch, mode, block_elems):
     ypad = pad_for_patches(y, patch, mode)
     b, c, hp, wp = ypad.shape
     hg, wg = hp - patch + 1, wp - patch + 1

@@ -188,3 +188,14 @@ def test_cpu_depthwise_conv_gradient_matches_conv2d():
     assert torch.autograd.gradcheck(_DepthwiseConvCPU.apply, (x, w))
     torch.testing.assert_close(_DepthwiseConvCPU.apply(x, w),
                                torch.nn.functional.conv2d(x, w, groups=3))
+
+
+def test_graph_ignores_autocast():
+    """Under AMP the distances stay in the input's precision (same graph as without)."""
+    y = torch.rand(1, 1, 20, 20, requires_grad=True)
+    kappa = (torch.rand(9) + 0.5).requires_grad_()
+    nbr, a = nonlocal_graph(y, kappa, 4, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        nbr2, a2 = nonlocal_graph(y, kappa, 4, 5, 3)
+    assert a2.dtype == torch.float32 and torch.equal(nbr, nbr2)
+    torch.testing.assert_close(a, a2)
