@@ -25,11 +25,11 @@ from stereo_tv.denoising import (
     NoisyImages,
     evaluate,
     load_denoiser,
+    shipped_models,
     shipped_sigmas,
 )
 
 DATA = shared_root() / "data" / "denoise"
-SHIPPED = ("tv-asym-eg", "tv-asym", "nltv-eg", "sc")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(DATA / "Set12"), help="folder of clean images")
     p.add_argument("--every", type=int, default=1, help="every N-th image only")
     p.add_argument("--sigmas", type=float, nargs="+", default=[5, 15, 25, 50])
-    p.add_argument("--models", nargs="*", default=list(SHIPPED),
+    p.add_argument("--models", nargs="*", default=shipped_models(),
                    help="models with shipped weights to score")
     p.add_argument("--baselines", nargs="*", default=["tv-chambolle"],
                    help="classical methods to score too (tv-chambolle, bm3d)")

@@ -31,6 +31,7 @@ from stereo_tv.denoising import (
     load_denoiser,
     psnr,
     read_image,
+    shipped_models,
     shipped_sigmas,
     synthetic_image,
 )
@@ -41,8 +42,9 @@ SET12 = shared_root() / "data" / "denoise" / "Set12" / "01.png"
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Seconds per 481x321 image for each denoiser.")
     p.add_argument("--sigma", type=float, default=25.0)
-    p.add_argument("--models", nargs="+", default=["tv-asym-eg", "tv-asym", "nltv-eg", "sc"],
-                   help="our models (shipped weights at --sigma, else the untrained model)")
+    p.add_argument("--models", nargs="+", default=shipped_models(),
+                   help="our models (default: every shipped one; shipped weights at --sigma, "
+                        "else the untrained model)")
     p.add_argument("--image", default=str(SET12), help="image to resize to 481x321")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--bm3d-repeats", type=int, default=1)

@@ -30,6 +30,7 @@ from stereo_tv.denoising._weights import (
                                         load_weights,
                                         read_weights,
                                         save_weights,
+                                        shipped_models,
                                         shipped_path,
                                         shipped_sigmas,
                                         synthetic_image,
@@ -40,7 +41,7 @@ from stereo_tv.denoising._zoo import MODEL_NAMES, build_model, model_family
 __all__ = [
     "denoise", "load_denoiser", "apply_denoiser", "build_model", "MODEL_NAMES", "model_family",
     "load_weights", "read_weights", "save_weights", "shipped_path", "shipped_sigmas",
-    "synthetic_image", "WeightsError", "add_noise", "noise_seed", "psnr", "ssim",
+    "shipped_models", "synthetic_image", "WeightsError", "add_noise", "noise_seed", "psnr", "ssim",
     "TrainCrops", "NoisyImages", "read_image", "write_image", "TinyCNN", "ClassicalDenoiser",
     "initial_dictionary", "evaluate", "training_summary",
 ]

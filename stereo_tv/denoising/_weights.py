@@ -27,9 +27,9 @@ from stereo_tv.cli import UserError, atomic_path, load_torch_file
 from stereo_tv.denoising._metrics import psnr
 from stereo_tv.denoising._noise import add_noise
 
-__all__ = ["FORMAT", "SHIPPED_DIR", "shipped_path", "shipped_sigmas", "synthetic_image",
-           "check_psnr", "save_weights", "read_weights", "load_weights", "WeightsError",
-           "training_summary"]
+__all__ = ["FORMAT", "SHIPPED_DIR", "shipped_path", "shipped_sigmas", "shipped_models",
+           "synthetic_image", "check_psnr", "save_weights", "read_weights", "load_weights",
+           "WeightsError", "training_summary"]
 
 FORMAT = "stereo_tv.denoise/1"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights" / "denoise"
@@ -55,6 +55,11 @@ def shipped_sigmas(model: str) -> list[float]:
         except ValueError:
             continue
     return sorted(out)
+
+
+def shipped_models() -> list[str]:
+    """Names of the models with at least one shipped weight file, sorted."""
+    return sorted({p.stem.rsplit("_sigma", 1)[0] for p in SHIPPED_DIR.glob("*_sigma*.pt")})
 
 
 def synthetic_image(h: int = 61, w: int = 47) -> np.ndarray:

@@ -13,6 +13,7 @@ from stereo_tv.denoising import (
     model_family,
     read_weights,
     save_weights,
+    shipped_models,
     shipped_sigmas,
     synthetic_image,
 )
@@ -55,7 +56,7 @@ SHIPPED = sorted(SHIPPED_DIR.glob("*.pt"))
 def test_shipped_weights_reproduce_their_check_psnr(path):
     model, meta = load_weights(path)
     assert path.name == f"{meta['model']}_sigma{meta['sigma']:g}.pt"
-    assert meta["sigma"] in shipped_sigmas(meta["model"])
+    assert meta["sigma"] in shipped_sigmas(meta["model"]) and meta["model"] in shipped_models()
     # pixel games hold hundreds of numbers; patch games three 81x256 dictionaries
     assert path.stat().st_size < (400_000 if model_family(meta["model"]) == "patch" else 64_000)
     assert check_psnr(model, meta["sigma"]) == pytest.approx(meta["check"]["psnr"], abs=1e-3)
