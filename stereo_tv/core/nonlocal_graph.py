@@ -61,6 +61,8 @@ __all__ = [
 #: backward pass) instead of keeping every window offset's distance map for the backward pass
 #: (~3x faster on a CPU, about two such volumes of memory: 1 GiB at the limit in float32).
 GRAPH_GRAD_MAX_ELEMS = 1 << 27
+#: Distances held at once by a search without autograd (``offsets * rows * Wg``).
+BLOCK_ELEMS = 1 << 22
 
 
 def pad_for_patches(y: torch.Tensor, patch: int, mode: str) -> torch.Tensor:
@@ -85,7 +87,7 @@ def knn_search(
     window: int,
     patch: int,
     mode: str = "same",
-    block_elems: int = 1 << 22,
+    block_elems: int = BLOCK_ELEMS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest other positions of every grid position (no gradient).
 
@@ -131,7 +133,8 @@ def _search(
         return _search_blocks(y, kappa, k, window, patch, mode, block_elems)
 
 
-def _search_blocks(y, kappa, k, window, patch, mode, block_elems):
+def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, patch: int,
+                   mode: str, block_elems: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ypad = pad_for_patches(y, patch, mode)
     b, c, hp, wp = ypad.shape
     hg, wg = hp - patch + 1, wp - patch + 1
@@ -320,10 +323,10 @@ def nonlocal_graph(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     needs_grad = torch.is_grad_enabled() and (y.requires_grad or kappa.requires_grad)
-    candidates = len(_window_offsets(window)) * y[:, :1].numel() * y.shape[1]
+    candidates = len(_window_offsets(window)) * y.numel()
     if not needs_grad:
         with torch.no_grad():
-            nbr, valid, d = _search(y, kappa, k, window, patch, mode, 1 << 22)
+            nbr, valid, d = _search(y, kappa, k, window, patch, mode, BLOCK_ELEMS)
     elif candidates <= GRAPH_GRAD_MAX_ELEMS:
         nbr, valid, d = _search(y, kappa, k, window, patch, mode, candidates)
     else:
