@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stereo_tv.config import ConfigError, parse_config
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["UserError", "run_cli", "atomic_path", "load_torch_file", "pick_device"]
 
@@ -89,7 +92,7 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] =
         raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") from None
 
 
-def pick_device(name: str | None = "auto") -> Any:
+def pick_device(name: str | None = "auto") -> torch.device:
     """The ``torch.device`` for a ``--device`` option: ``auto`` / ``None``, ``cpu``, ``cuda``
     or ``cuda:N``. ``auto`` takes CUDA when torch sees a GPU; asking for CUDA without one is a
     :class:`UserError` (one line, exit 2), not a silent CPU run or a torch traceback."""
