@@ -170,13 +170,20 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
             "tuned_on": f"{len(pairs)} training images" + (f", {crop}px crops" if crop else "")}
 
 
+# rescale_to_sigma: prior strengths (pixel weights, patch thresholds) scale with sigma,
+# Moreau alphas and the patch-distance kappa inversely.
+_STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
+_LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
+
+
 @torch.no_grad()
 def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: float,
                      sigma: float, images: Sequence[np.ndarray] | None = None,
                      crop: int | None = None) -> dict[str, float]:
     """Copy ``src`` (trained at ``sigma_src``) into ``game`` rescaled for ``sigma``.
 
-    Weights are multiplied by ``m``, ``alpha`` and ``kappa`` divided by ``m``, starting from
+    Prior strengths (a pixel game's weights, a patch game's l1 / group / tv weights) are
+    multiplied by ``m``, every Moreau ``alpha`` and ``kappa`` divided by ``m``, starting from
     ``m = sigma / sigma_src``; with ``images``, ``m`` is then refined by a 1-D search. A
     one-kappa ``src`` can start a several-kappa ``game`` (``-kappas``): every graph rebuild gets
     its ``kappa``, so the two compute the same function until training separates them.
@@ -189,12 +196,18 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         state["kappa"] = kappa.expand_as(target).clone()
     game.load_state_dict(state)
 
+    params = dict(game.named_parameters())
+
     def apply(m: float) -> None:
-        game.weight.copy_(state["weight"] * m)
-        if game.log_alpha is not None:
-            game.log_alpha.copy_(state["log_alpha"] - math.log(m))
-        if game.kappa is not None:
-            game.kappa.copy_(state["kappa"] / m)
+        for name, value in state.items():
+            if params.get(name) is None:
+                continue
+            if name in _STRENGTHS:
+                params[name].copy_(value * m)
+            elif name in _LOG_ALPHAS:
+                params[name].copy_(value - math.log(m))
+            elif name == "kappa":
+                params[name].copy_(value / m)
 
     m0 = m = sigma / sigma_src
     apply(m)

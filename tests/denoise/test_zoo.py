@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +70,20 @@ def test_rescale_to_sigma_scales_weights():
     torch.testing.assert_close(dst.weight, 2 * src.weight)
     torch.testing.assert_close(dst.log_alpha.exp() * dst.weight[..., :1],
                                src.log_alpha.exp() * src.weight[..., :1])
+
+
+def test_rescale_to_sigma_scales_patch_thresholds():
+    kw = dict(iters=2, patch_size=3, num_atoms=4)
+    src = build_model("sc-tv", 25.0, **kw)
+    with torch.no_grad():
+        src.l1_weight.uniform_(0.01, 0.1)
+    dst = build_model("sc-tv", 50.0, **kw)
+    rescale_to_sigma(dst, src, 25.0, 50.0)
+    torch.testing.assert_close(dst.l1_weight, 2 * src.l1_weight)
+    torch.testing.assert_close(dst.tv_weight, 2 * src.tv_weight)
+    torch.testing.assert_close(dst.log_tv_alpha, src.log_tv_alpha - math.log(2))
+    torch.testing.assert_close(dst.D, src.D)                 # dictionaries are not strengths
+    torch.testing.assert_close(dst.log_step, src.log_step)
 
 
 def test_one_kappa_weights_start_a_several_kappa_game():
