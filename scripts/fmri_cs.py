@@ -52,7 +52,7 @@ from stereo_tv.mri.dictionary import learn_dictionary, overcomplete_dct, sample_
 from stereo_tv.mri.masks import find_shared_mask
 from stereo_tv.mri.pretrained import available_weights
 from stereo_tv.mri.training import CSTask, export_run, untrained_validation
-from stereo_tv.train import Engine, add_engine_args, seed_everything
+from stereo_tv.train import Engine, add_engine_args, load_checkpoint, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_root()
@@ -90,7 +90,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--patch", type=int, default=9, help="cs-sc: patch size")
     g.add_argument("--atoms", type=int, default=256, help="cs-sc: dictionary size")
     g.add_argument("--variance", action="store_true", help="cs-sc: variance-reduction term")
-    g.add_argument("--init-lambda", type=float, default=None, help="cs-sc: initial l1 weight")
+    g.add_argument("--init-lambda", type=float, default=None,
+                   help="cs-sc: initial l1 weight as stored: the weight on [0, 1] images "
+                        "times --scale (default 1e-2, i.e. 1e-4 at scale 100)")
+    g.add_argument("--scale", type=float, default=None,
+                   help="run the game on scale * x and divide the result by scale: a "
+                        "preconditioning of the learned prior weights (default: the model's, "
+                        "100)")
     g.add_argument("--dictionary", default="dct",
                    help="cs-sc initial dictionary: 'dct' (overcomplete DCT), 'learned' "
                         "(scikit-learn on the training images, cached in the run directory; "
@@ -129,7 +135,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def model_kwargs(args: argparse.Namespace) -> dict:
     """Game options of ``--model`` from the command line (``None`` = the model's default)."""
     kw = {"iters": args.iters, "method": args.method, "checkpoint": args.checkpoint_iters,
-          "init_step": args.init_step}
+          "init_step": args.init_step, "scale": args.scale}
     if args.model == "cs-tv":
         kw.update(symmetric=args.symmetric, connectivity=args.connectivity,
                   init_weight=args.init_weight, init_alpha=args.init_alpha)
@@ -137,6 +143,21 @@ def model_kwargs(args: argparse.Namespace) -> dict:
         kw.update(patch_size=args.patch, num_atoms=args.atoms, init_l1=args.init_lambda,
                   priors=["l1", "variance"] if args.variance else ["l1"])
     return {k: v for k, v in kw.items() if v is not None}
+
+
+def resumed_model_kwargs(args: argparse.Namespace) -> dict | None:
+    """The game options a ``--resume``d run was built with (its checkpoint's record), so a run
+    keeps its game when the command line or the defaults change; ``None`` without ``--resume``.
+    """
+    if not args.resume:
+        return None
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.name
+    path = (run_dir / "checkpoints" / "last.pt" if args.resume in ("auto", "last")
+            else Path(args.resume))
+    saved = (load_checkpoint(path).get("config") or {}).get("model_kwargs")
+    if saved:
+        print(f"resuming {path}: the game keeps its recorded options {saved}")
+    return saved
 
 
 def open_data(path: str | os.PathLike, augment: bool = False) -> MRIImages:
@@ -255,7 +276,8 @@ def train(args: argparse.Namespace) -> int:
     extra = {}
     if args.model == "cs-sc" and not args.resume:
         extra["dictionary"] = initial_dictionary(args, [train_set.images[i] for i in train_idx])
-    model = build_model(args.model, mask, **model_kwargs(args), **extra)
+    model = build_model(args.model, mask, **(resumed_model_kwargs(args) or model_kwargs(args)),
+                        **extra)
     args.model_kwargs = model.options        # resolved, defaults included
     if args.init_from and not args.resume:
         source = load_weights(args.init_from)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import run_main, shared_path
 
 from stereo_tv.mri.pretrained import weights_path
@@ -36,3 +37,21 @@ def test_missing_weights_file_is_a_one_line_error(tmp_path):
     data = shared_path("data", "mri", "ChestTrain", "chest_train_float32.npy")
     assert _bench("--data", str(data), "--rates", "50", "--weights",
                   str(tmp_path / "nope.pt")) == 2
+
+
+COND = BENCH.with_name("cs_sc_conditioning.py")
+
+
+@pytest.mark.slow
+def test_conditioning_benchmark_prints_both_settings(capsys):
+    data = shared_path("data", "mri", "ChestTrain", "chest_train_float32.npy")
+    assert run_main(COND, "--data", str(data), "--steps", "1", "--every", "1", "--val", "1") == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| scale")]
+    assert [r.split(" | ")[:2] for r in rows] == [["| scale 1", "0"], ["| scale 1", "1"],
+                                                  ["| scale 100", "0"], ["| scale 100", "1"]]
+    assert rows[3].split(" | ")[2] == "0%"          # scale 100: no threshold dies in a step
+
+
+def test_conditioning_benchmark_missing_data_is_a_one_line_error(tmp_path, capsys):
+    assert run_main(COND, "--data", str(tmp_path / "nope.npy")) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -143,6 +143,23 @@ def test_cs_sc_smoke_training(tmp_path):
     assert (run_dir / "export" / "cs_sc_40.pt").is_file()
 
 
+def test_resume_keeps_the_runs_game_options(tmp_path, capsys):
+    """A resumed run rebuilds the game it was trained with, not today's defaults or flags."""
+    from stereo_tv.mri import load_weights
+
+    data = _phantoms(tmp_path / "data", n=4, size=(14, 12))
+    run_dir = tmp_path / "run"
+    args = ("train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--model", "cs-sc",
+            "--patch", "3", "--atoms", "9", "--iters", "2", "--data", str(data), "--rate", "40",
+            "--run-dir", str(run_dir), "--log-images-every", "0")
+    assert _main(*args, "--epochs", "1", "--scale", "1", "--init-lambda", "1e-4") == 0
+    capsys.readouterr()
+    assert _main(*args, "--epochs", "2", "--resume") == 0
+    assert "keeps its recorded options" in capsys.readouterr().out
+    options = load_weights(run_dir / "export" / "cs_sc_40.pt").options
+    assert (options["scale"], options["init_l1"]) == (1.0, 1e-4)
+
+
 def test_warm_start_keeps_first_stage_record(trained, tmp_path):
     from stereo_tv.mri import load_weights
 

@@ -99,6 +99,35 @@ def test_cs_sc_forward_grad_and_paper_defaults():
     assert model.options["priors"] == ["l1", "variance"]
 
 
+def test_cs_sc_scale_is_a_reparametrisation():
+    """ISTA on s*x with l1 weight s*lambda, divided by s == ISTA on x with lambda."""
+    mask, lam, s = radial_mask(13, 11, 0.4), 3e-3, 100.0
+    img = torch.rand(1, 1, 13, 11, dtype=torch.float64)
+    kw = dict(patch_size=3, num_atoms=12, iters=3, dictionary=torch.randn(9, 12))
+    scaled = build_model("cs-sc", mask, scale=s, init_l1=s * lam, **kw).double()
+    plain = build_model("cs-sc", mask, scale=1.0, init_l1=lam, **kw).double()
+    x = scaled.operator(img)
+    torch.testing.assert_close(scaled(x), plain(x))
+
+
+def test_cs_sc_l1_weights_survive_the_first_adam_steps():
+    """At the paper's lr (6e-4) the default l1 weights stay positive (alive): stored unscaled
+    (1e-4), one Adam step took most below zero, where the prox clamps them and their gradient
+    vanishes."""
+    from stereo_tv.mri.dictionary import overcomplete_dct
+
+    img = _phantom(24, 22)
+    model = build_model("cs-sc", radial_mask(24, 22, 0.3), patch_size=3, num_atoms=16, iters=4,
+                        dictionary=overcomplete_dct(3, 16))
+    opt = torch.optim.Adam(model.parameters(), lr=6e-4)
+    x = model.operator.measure(img)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), img).backward()
+        opt.step()
+    assert (model.game.l1_weight > 0).all()
+
+
 def test_cs_sc_weights_roundtrip(tmp_path):
     from stereo_tv.mri import export_weights, load_weights
 
