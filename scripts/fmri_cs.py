@@ -52,7 +52,14 @@ from stereo_tv.mri.dictionary import learn_dictionary, overcomplete_dct, sample_
 from stereo_tv.mri.masks import find_shared_mask
 from stereo_tv.mri.pretrained import available_weights
 from stereo_tv.mri.training import CSTask, export_run, untrained_validation
-from stereo_tv.train import Engine, add_engine_args, load_checkpoint, seed_everything
+from stereo_tv.train import (
+    Engine,
+    add_engine_args,
+    load_checkpoint,
+    resume_path,
+    run_directory,
+    seed_everything,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_root()
@@ -151,9 +158,7 @@ def resumed_model_kwargs(args: argparse.Namespace) -> dict | None:
     """
     if not args.resume:
         return None
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.name
-    path = (run_dir / "checkpoints" / "last.pt" if args.resume in ("auto", "last")
-            else Path(args.resume))
+    path = resume_path(run_directory(args.run_dir, args.name), args.resume)
     saved = (load_checkpoint(path).get("config") or {}).get("model_kwargs")
     if saved:
         print(f"resuming {path}: the game keeps its recorded options {saved}")
@@ -230,8 +235,7 @@ def initial_dictionary(args: argparse.Namespace, images: list[np.ndarray]) -> np
         if not path.is_file():
             raise FileNotFoundError(f"dictionary file not found: {path}")
         return np.load(path)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / args.name
-    cache = run_dir / "dictionary.npy"
+    cache = run_directory(args.run_dir, args.name) / "dictionary.npy"
     if cache.is_file():
         return np.load(cache)
     print(f"learning a {args.patch}x{args.patch} x {args.atoms} dictionary on "
@@ -302,7 +306,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / (args.name or "")
+    run_dir = run_directory(args.run_dir, args.name)
     if not args.out:
         raise UserError("export needs --out FILE.pt")
     out = export_run(run_dir, args.out, args.which)

@@ -54,6 +54,9 @@ Public API:
         one-line :class:`stereo_tv.cli.UserError` messages naming the file.
     load_checkpoint(path) -> dict / save_checkpoint(path, state)
         Read (``map_location="cpu"``) or atomically write an engine checkpoint.
+    run_directory(run_dir, name) -> Path / resume_path(run_dir, resume) -> Path | None
+        A run's folder (``--run-dir``, else ``runs/<name>``) and the checkpoint ``--resume``
+        names.
     StepDecayLR, build_scheduler(optimizer, name, ...), SCHEDULES
         The per-epoch step-decay schedules.
     Backtracker(every, factor, lr_decay)
@@ -69,7 +72,13 @@ line; ``"event"`` is ``train``, ``val``, ``backtrack``, ``eval`` or ``interrupt`
 
 from stereo_tv.train._args import add_engine_args
 from stereo_tv.train._backtrack import Backtracker
-from stereo_tv.train._checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from stereo_tv.train._checkpoint import (
+    load_checkpoint,
+    load_model_weights,
+    resume_path,
+    run_directory,
+    save_checkpoint,
+)
 from stereo_tv.train._distributed import DistEnv, init_distributed
 from stereo_tv.train._engine import Engine, EngineConfig, TrainingInterrupted, seed_everything
 from stereo_tv.train._schedule import SCHEDULES, StepDecayLR, build_scheduler
@@ -85,6 +94,8 @@ __all__ = [
     "load_model_weights",
     "load_checkpoint",
     "save_checkpoint",
+    "run_directory",
+    "resume_path",
     "StepDecayLR",
     "build_scheduler",
     "SCHEDULES",

@@ -44,6 +44,21 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
             os.fsync(f.fileno())
 
 
+def run_directory(run_dir: str | os.PathLike | None, name: str | None) -> Path:
+    """A run's folder: ``--run-dir``, else ``runs/<--name>``."""
+    return Path(run_dir) if run_dir else Path("runs") / (name or "")
+
+
+def resume_path(run_dir: str | os.PathLike, resume: str | None) -> Path | None:
+    """The checkpoint ``--resume`` continues from: ``None`` without it, the run's
+    ``checkpoints/last.pt`` for ``auto`` / ``last``, else the given path."""
+    if resume is None:
+        return None
+    if resume in ("auto", "last"):
+        return Path(run_dir) / "checkpoints" / "last.pt"
+    return Path(resume)
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint dict onto the CPU.
 

@@ -43,6 +43,8 @@ from stereo_tv.train._checkpoint import (
     get_rng_state,
     load_checkpoint,
     load_state_into,
+    resume_path,
+    run_directory,
     save_checkpoint,
     set_rng_state,
 )
@@ -116,7 +118,7 @@ class Engine:
         self.task = task
         self.env = init_distributed(config.device)
         self.device = self.env.device
-        self.run_dir = Path(config.run_dir) if config.run_dir else Path("runs") / config.name
+        self.run_dir = run_directory(config.run_dir, config.name)
         self.hparams = _plain_config(hparams if hparams is not None else asdict(config))
         self.model = model.to(self.device)
         self.train_set = train_set
@@ -446,12 +448,7 @@ class Engine:
         raise TrainingInterrupted(f"interrupted by {self._stop}; checkpoint {path}")
 
     def _resume_path(self) -> Path | None:
-        resume = self.config.resume
-        if resume is None:
-            return None
-        if resume in ("auto", "last"):
-            return self.run_dir / "checkpoints" / "last.pt"
-        return Path(resume)
+        return resume_path(self.run_dir, self.config.resume)
 
     def _start_training(self) -> None:
         path = self._resume_path()

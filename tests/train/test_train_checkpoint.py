@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ import torch
 from _engine_tiny import TinyModel, run_inprocess
 
 from stereo_tv.cli import UserError
-from stereo_tv.train import load_checkpoint, load_model_weights, save_checkpoint
+from stereo_tv.train import (
+    load_checkpoint,
+    load_model_weights,
+    resume_path,
+    run_directory,
+    save_checkpoint,
+)
 from stereo_tv.train._checkpoint import get_rng_state, set_rng_state
 
 
@@ -85,3 +92,12 @@ def test_rng_state_round_trip(tmp_path):
     save_checkpoint(tmp_path / "rng.pt", {"rng": state})
     set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_run_directory_and_resume_path(tmp_path):
+    assert run_directory(None, "mri/x") == Path("runs/mri/x")
+    assert run_directory(tmp_path, "ignored") == tmp_path
+    assert resume_path(tmp_path, None) is None
+    for word in ("auto", "last"):
+        assert resume_path(tmp_path, word) == tmp_path / "checkpoints" / "last.pt"
+    assert resume_path(tmp_path, "other.pt") == Path("other.pt")
