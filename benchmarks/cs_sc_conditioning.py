@@ -22,7 +22,7 @@ import torch
 
 from stereo_tv.cli import UserError, run_cli
 from stereo_tv.config import shared_root
-from stereo_tv.mri import MRIImages, build_model, chest_split, load_mask
+from stereo_tv.mri import MRIImages, build_model, chest_split, load_mask, psnr
 from stereo_tv.mri.dictionary import overcomplete_dct
 from stereo_tv.mri.masks import find_shared_mask
 
@@ -45,8 +45,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _psnr(model: torch.nn.Module, images: torch.Tensor) -> float:
     with torch.no_grad():
         out = model(model.operator.measure(images)).clamp(0, 1)
-    mse = (out - images).pow(2).flatten(1).mean(1)
-    return float((-10 * torch.log10(mse)).mean())
+    return float(psnr(out, images).mean())
 
 
 def run(args: argparse.Namespace) -> list[tuple[str, int, float, float]]:
