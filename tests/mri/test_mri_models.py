@@ -112,8 +112,8 @@ def test_cs_sc_scale_is_a_reparametrisation():
 
 def test_cs_sc_l1_weights_survive_the_first_adam_steps():
     """At the paper's lr (6e-4) the default l1 weights stay positive (alive): stored unscaled
-    (1e-4), one Adam step took most below zero, where the prox clamps them and their gradient
-    vanishes."""
+    (1e-4), one Adam step took a quarter of them below zero here, where the prox clamps them
+    and their gradient vanishes."""
     from stereo_tv.mri.dictionary import overcomplete_dct
 
     img = _phantom(24, 22)
