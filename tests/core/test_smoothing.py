@@ -31,6 +31,14 @@ def test_soft_threshold_gradients_match_the_textbook_form():
         u.add_(torch.sign(u) * 0.1 * ((u.abs() - tau).abs() < 0.05))
     assert_same_vjp(soft_threshold(u, tau), torch.sign(u) * torch.relu(u.abs() - tau), (u, tau))
     assert torch.autograd.gradcheck(soft_threshold, (u, tau))
+    # per-patch steps times per-channel thresholds (the patch games' BB step), and no grad in tau
+    tau_full = (tau * (0.5 + torch.rand(2, 1, 4, 3, dtype=torch.float64))).detach()
+    u_full = u.detach()
+    u_full = u_full + torch.sign(u_full) * 0.1 * ((u_full.abs() - tau_full).abs() < 0.05)
+    assert torch.autograd.gradcheck(soft_threshold, (u_full.requires_grad_(),
+                                                     tau_full.requires_grad_()))
+    assert_same_vjp(soft_threshold(u, tau.detach()),
+                    torch.sign(u) * torch.relu(u.abs() - tau.detach()), (u,))
 
 
 @pytest.mark.parametrize("u", [-2.0, -0.05, 0.0, 0.3, 1.7])
