@@ -174,6 +174,8 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
 # Moreau alphas and the patch-distance kappa inversely.
 _STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
 _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
+# patch-game priors that a source without them can start at strength 0 (rescale_to_sigma)
+_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight")
 
 
 @torch.no_grad()
@@ -187,6 +189,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     ``m = sigma / sigma_src``; with ``images``, ``m`` is then refined by a 1-D search. A
     one-kappa ``src`` can start a several-kappa ``game`` (``-kappas``): every graph rebuild gets
     its ``kappa``, so the two compute the same function until training separates them.
+    Likewise a patch game can start one with more priors (``sc`` -> ``sc-var``, ``sc-tv``,
+    ``sc-tv-var``; ``nlgroup`` -> ``nlgroup-var`` ...): the added terms start at strength 0
+    (their Moreau ``alpha`` at the game's initial value), so the game starts as ``src``.
     Raises ``RuntimeError`` when the parameters do not fit (another model).
     """
     state = dict(src.state_dict())
@@ -194,9 +199,18 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     if (kappa is not None and target is not None and kappa.shape[0] == 1 < target.shape[0]
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
-    game.load_state_dict(state)
+    added = [n for n, p in game.named_parameters() if n not in state and p is not None]
+    if added and not set(added) <= set(_ADDABLE):
+        raise RuntimeError(f"parameters missing from the source: {', '.join(added)}")
+    game.load_state_dict(state, strict=not added)   # strict=False still checks shapes
+    missing_in_game = [n for n in state if n not in dict(game.state_dict())]
+    if missing_in_game:
+        raise RuntimeError(f"unexpected parameters in the source: {', '.join(missing_in_game)}")
 
     params = dict(game.named_parameters())
+    for name in added:
+        if name in _STRENGTHS or name == "variance_weight":
+            params[name].zero_()
 
     def apply(m: float) -> None:
         for name, value in state.items():
@@ -212,6 +226,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     m0 = m = sigma / sigma_src
     apply(m)
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
+    if added:
+        info["added_at_zero"] = added
     if images:
         pairs = _noisy_pairs(images, sigma, crop)
         best = info["psnr_start"] = _score(game, pairs)

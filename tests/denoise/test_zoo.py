@@ -86,6 +86,39 @@ def test_rescale_to_sigma_scales_patch_thresholds():
     torch.testing.assert_close(dst.log_step, src.log_step)
 
 
+@pytest.mark.parametrize("name", ["sc-var", "sc-tv", "sc-tv-var"])
+def test_sc_weights_start_a_game_with_more_priors(name):
+    """The added TV / variance terms start at 0: the same function as the SC source, and
+    training still reaches them (non-zero gradient)."""
+    kw = dict(iters=3, patch_size=3, num_atoms=6)
+    src = build_model("sc", 25.0, **kw)
+    with torch.no_grad():
+        src.l1_weight.uniform_(0.01, 0.1)
+        src.W.add_(0.05 * torch.randn_like(src.W))
+    dst = build_model(name, 50.0, **kw)
+    info = rescale_to_sigma(dst, src, 25.0, 50.0)
+    added = [n for n in ("tv_weight", "variance_weight") if getattr(dst, n) is not None]
+    assert set(added) <= set(info["added_at_zero"])
+    assert all(torch.count_nonzero(getattr(dst, n)) == 0 for n in added)
+    torch.testing.assert_close(dst.l1_weight, 2 * src.l1_weight)
+    x = torch.rand(1, 1, 9, 8)
+    with torch.no_grad():
+        src.l1_weight.mul_(2)                                  # src at sigma 50
+        torch.testing.assert_close(dst(x), src(x))
+    dst(x).square().sum().backward()
+    assert all(getattr(dst, n).grad.abs().sum() > 0 for n in added)
+
+
+def test_sc_weights_do_not_start_a_group_game():
+    kw = dict(iters=2, patch_size=3, num_atoms=4)
+    with pytest.raises(RuntimeError, match="missing"):
+        rescale_to_sigma(build_model("nlgroup", 25.0, **kw), build_model("sc", 25.0, **kw),
+                         25.0, 25.0)
+    with pytest.raises(RuntimeError, match="(?i)unexpected"):      # dropping a prior: no silent fit
+        rescale_to_sigma(build_model("sc", 25.0, **kw), build_model("sc-var", 25.0, **kw),
+                         25.0, 25.0)
+
+
 def test_one_kappa_weights_start_a_several_kappa_game():
     src = build_model("nltv-eg", 25.0, iters=4, nl_patch=3, nl_window=5, nl_k=4,
                       nl_update_every=2)
