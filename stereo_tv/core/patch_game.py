@@ -299,9 +299,14 @@ class PatchGame(nn.Module):
         cov = patch_coverage((hp, wp), s, y0)
         C, D, W = self.encoder, self.D, self.decoder
         X = extract_patches(y0p, s) if operator is None else None
+        # Without autograd the steps and the prox overwrite fresh tensors: on a CPU, every new
+        # code-sized tensor costs page faults that took as long as the arithmetic.
+        inplace = not torch.is_grad_enabled()
 
         def data_grad(Z: torch.Tensor) -> torch.Tensor:
             if operator is None:
+                if inplace:
+                    return apply_dictionary_adjoint(C, apply_dictionary(D, Z).sub_(X))
                 return dictionary_data_grad(Z, X, D, C)            # C^T (D z_j - P_j x)
             yhat = patch_average(apply_dictionary(D, Z), s, (hp, wp), cov)[..., :h, :w]
             r = operator_data_grad(yhat, x, operator)               # A^T (A yhat - x)
@@ -324,20 +329,28 @@ class PatchGame(nn.Module):
         def prox(V: torch.Tensor, eta: torch.Tensor, t: int) -> torch.Tensor:
             if self.l1_weight is None:
                 return V
+            if inplace:
+                tau = eta * self.l1_weight[t].clamp_min(0.0).view(1, -1, 1, 1)
+                return V.sub_(torch.clamp(V, -tau, tau))
             return weighted_l1_prox(V, self.l1_weight[t].clamp_min(0.0), eta)
+
+        def descend(Z: torch.Tensor, eta: torch.Tensor, t: int, half: int, at: torch.Tensor,
+                    graph) -> torch.Tensor:
+            """``prox(Z - eta H_t(at))``."""
+            g = H(at, t, half, graph)
+            return prox(g.mul_(-eta).add_(Z) if inplace else Z - eta * g, eta, t)
 
         def iteration(Z: torch.Tensor, t: int, graph, bb) -> torch.Tensor:
             if self.method == "gd":
-                eta = self.step(t) * bb
-                return prox(Z - eta * H(Z, t, 0, graph), eta, t)
+                return descend(Z, self.step(t) * bb, t, 0, Z, graph)
             eta0, eta1 = self.step(t, 0) * bb, self.step(t, 1) * bb
-            Z_half = prox(Z - eta0 * H(Z, t, 0, graph), eta0, t)            # extrapolation
-            return prox(Z - eta1 * H(Z_half, t, 1, graph), eta1, t)         # update
+            Z_half = descend(Z, eta0, t, 0, Z, graph)                        # extrapolation
+            return descend(Z, eta1, t, 1, Z_half, graph)                     # update
 
         Z = y0.new_zeros(b, self.num_atoms, hp - s + 1, wp - s + 1)
         Z_prev = None
         graph = None
-        codes = [Z]
+        codes = [Z]                      # every iterate only for return_all (else the last)
         for t in range(self.iters):
             if self.group_weight is not None and t % self.nl_update_every == 0:
                 yhat = y0p if t == 0 else patch_average(apply_dictionary(W, Z), s, (hp, wp), cov)
@@ -345,9 +358,10 @@ class PatchGame(nn.Module):
             bb = 1.0
             if self.bb_step and Z_prev is not None:
                 bb = barzilai_borwein_step((Z - Z_prev).detach(), D.detach(), C.detach())
-            Z_prev = Z
+            Z_prev = Z if self.bb_step else None
             Z = maybe_checkpoint(iteration, Z, t, graph, bb, enabled=self.checkpoint)
-            codes.append(Z)
+            if return_all:
+                codes.append(Z)
         out = [self.decode(z, (h, w)) for z in codes] if return_all else self.decode(Z, (h, w))
         return (out, Z) if return_codes else out
 

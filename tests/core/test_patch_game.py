@@ -154,6 +154,30 @@ def test_every_parameter_gets_a_finite_gradient(kwargs):
         assert p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("kwargs", CONFIGS, ids=lambda k: "-".join(map(str, k.values())))
+def test_inference_path_equals_the_autograd_path(kwargs):
+    """Under no_grad the steps overwrite their gradient tensors in place: same output (also
+    with an operator, and every iterate with ``return_all``), and the input is untouched."""
+    channels = 2 if "variance" in kwargs["priors"] else 1
+    game = PatchGame(num_atoms=6, patch_size=3, channels=channels, iters=3, nl_k=3,
+                     nl_window=5, init_l1=0.05, **kwargs).double()
+    x = torch.rand(2, channels, 9, 7, dtype=D64)
+    x0 = x.clone()
+    with torch.no_grad():
+        fast, fast_all = game(x), game(x, return_all=True)
+    torch.testing.assert_close(fast, game(x).detach())
+    for a, b in zip(fast_all, game(x, return_all=True)):
+        torch.testing.assert_close(a, b.detach())
+    assert torch.equal(x, x0)
+    if channels == 1:
+        class Blur:                       # a real linear operator and its adjoint
+            forward = adjoint = staticmethod(lambda z: 0.5 * z + 0.25 * z.roll(1, -1)
+                                             + 0.25 * z.roll(-1, -1))
+        with torch.no_grad():
+            fast = game(x, operator=Blur())
+        torch.testing.assert_close(fast, game(x, operator=Blur()).detach())
+
+
 @pytest.mark.parametrize("priors", [("l1", "tv"), ("group", "variance")])
 def test_batch_equals_stack_of_singles(priors):
     game = PatchGame(priors, num_atoms=6, patch_size=3, iters=3, nl_k=3, nl_window=5,
