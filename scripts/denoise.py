@@ -126,7 +126,7 @@ def _check_model(name: str) -> None:
 def train(args: argparse.Namespace) -> int:
     from stereo_tv.denoising._init import jitter_weights, rescale_to_sigma, tune_init
     from stereo_tv.denoising._task import DenoiseTask
-    from stereo_tv.train import Engine, seed_everything
+    from stereo_tv.train import Engine, check_resumed, resumed_config, seed_everything
 
     _need(args, "sigma")
     _check_model(args.model)
@@ -136,6 +136,9 @@ def train(args: argparse.Namespace) -> int:
     val_name = Path(args.val).name.lower()
     args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
     args.best_metric = args.best_metric or f"{val_name}/psnr"
+    resumed = resumed_config(args.run_dir, args.name, args.resume)
+    if resumed is not None:          # the model is rebuilt from today's flags: they must match
+        check_resumed(*resumed, {k: getattr(args, k) for k in ("model", "sigma", "iters")})
     seed_everything(args.seed)
     overrides = _overrides(args)
     init_info = {}

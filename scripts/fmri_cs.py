@@ -55,8 +55,8 @@ from stereo_tv.mri.training import CSTask, export_run, untrained_validation
 from stereo_tv.train import (
     Engine,
     add_engine_args,
-    load_checkpoint,
-    resume_path,
+    check_resumed,
+    resumed_config,
     run_directory,
     seed_everything,
 )
@@ -155,11 +155,15 @@ def model_kwargs(args: argparse.Namespace) -> dict:
 def resumed_model_kwargs(args: argparse.Namespace) -> dict | None:
     """The game options a ``--resume``d run was built with (its checkpoint's record), so a run
     keeps its game when the command line or the defaults change; ``None`` without ``--resume``.
+    A different ``--model``, ``--rate``, ``--mask`` or ``--sigma`` is a one-line error.
     """
-    if not args.resume:
+    resumed = resumed_config(args.run_dir, args.name, args.resume)
+    if resumed is None:
         return None
-    path = resume_path(run_directory(args.run_dir, args.name), args.resume)
-    saved = (load_checkpoint(path).get("config") or {}).get("model_kwargs")
+    path, recorded = resumed
+    check_resumed(path, recorded, {k: getattr(args, k) for k in ("model", "rate", "mask",
+                                                                  "sigma")})
+    saved = recorded.get("model_kwargs")
     if saved:
         print(f"resuming {path}: the game keeps its recorded options {saved}")
     return saved

@@ -57,6 +57,9 @@ Public API:
     run_directory(run_dir, name) -> Path / resume_path(run_dir, resume) -> Path | None
         A run's folder (``--run-dir``, else ``runs/<name>``) and the checkpoint ``--resume``
         names.
+    resumed_config(run_dir, name, resume) -> (Path, dict) | None / check_resumed(path, rec, now)
+        The options a resumed run's checkpoint recorded, and a one-line error when today's
+        model-defining options differ from them.
     StepDecayLR, build_scheduler(optimizer, name, ...), SCHEDULES
         The per-epoch step-decay schedules.
     Backtracker(every, factor, lr_decay)
@@ -73,9 +76,11 @@ line; ``"event"`` is ``train``, ``val``, ``backtrack``, ``eval`` or ``interrupt`
 from stereo_tv.train._args import add_engine_args
 from stereo_tv.train._backtrack import Backtracker
 from stereo_tv.train._checkpoint import (
+    check_resumed,
     load_checkpoint,
     load_model_weights,
     resume_path,
+    resumed_config,
     run_directory,
     save_checkpoint,
 )
@@ -96,6 +101,8 @@ __all__ = [
     "save_checkpoint",
     "run_directory",
     "resume_path",
+    "resumed_config",
+    "check_resumed",
     "StepDecayLR",
     "build_scheduler",
     "SCHEDULES",

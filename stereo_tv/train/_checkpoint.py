@@ -32,7 +32,7 @@ from torch import nn
 from stereo_tv.cli import UserError, atomic_path, load_torch_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "load_state_into",
-           "get_rng_state", "set_rng_state"]
+           "get_rng_state", "set_rng_state", "resumed_config", "check_resumed"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -73,6 +73,32 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise UserError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
     return state
+
+
+def resumed_config(run_dir: str | os.PathLike | None, name: str | None,
+                   resume: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint a ``--resume``d run continues from and the options it recorded (the
+    engine stores the command's resolved options under ``"config"``); ``None`` without
+    ``--resume``. Scripts rebuild or check their model from this record, so a resumed run
+    keeps its model when the command line or the defaults change.
+
+    Raises:
+        UserError: the checkpoint is missing or unreadable.
+    """
+    path = resume_path(run_directory(run_dir, name), resume)
+    if path is None:
+        return None
+    return path, dict(load_checkpoint(path).get("config") or {})
+
+
+def check_resumed(path: Path, recorded: dict[str, Any], now: dict[str, Any]) -> None:
+    """Raise a one-line :class:`UserError` when ``now`` (option -> today's value) differs from
+    the options the checkpoint at ``path`` recorded; options it did not record are skipped."""
+    diff = [f"--{k.replace('_', '-')} {recorded[k]} (now {v})" for k, v in now.items()
+            if k in recorded and recorded[k] != v]
+    if diff:
+        raise UserError(f"--resume {path}: the run was started with {', '.join(diff)}; resume "
+                        f"with the same options, or start a new --run-dir")
 
 
 def _strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:

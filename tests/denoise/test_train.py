@@ -41,6 +41,13 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert (run_dir / "checkpoints" / "best.pt").is_file()
 
+    # --resume rebuilds the model from today's flags: another --sigma is a one-line error
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "15",
+               "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
+               "--data", str(train), "--val", str(val), "--run-dir", str(run_dir),
+               "--epochs", "5", "--resume")
+    assert_user_error(res, "--resume", "--sigma 25.0 (now 15.0)")
+
     model, meta = load_weights(out)
     assert meta["model"] == "tv-asym-eg" and meta["sigma"] == 25.0
     assert meta["config"] == {"iters": 4} and "set12/psnr" in meta["val"]

@@ -158,6 +158,10 @@ def test_resume_keeps_the_runs_game_options(tmp_path, capsys):
     assert "keeps its recorded options" in capsys.readouterr().out
     options = load_weights(run_dir / "export" / "cs_sc_40.pt").options
     assert (options["scale"], options["init_l1"]) == (1.0, 1e-4)
+    # the mask comes from today's --rate: another one is a one-line error
+    other = tuple("30" if a == "40" else a for a in args)
+    assert _main(*other, "--epochs", "3", "--resume") == 2
+    assert "--rate 40 (now 30)" in capsys.readouterr().err
 
 
 def test_warm_start_keeps_first_stage_record(trained, tmp_path):
