@@ -15,7 +15,11 @@
 #               kappas  nltv-eg-kappas at sigma 5/15/25/50, from the shipped files;
 #               cs-sc   CS sparse coding at 20/30/40/50 %;
 #               sc25    denoising sc at sigma 25 (dictionary learned on Train400);
-#               sc      denoising sc at sigma 5/15/50, from the shipped sigma-25 file.
+#               sc      denoising sc at sigma 15/50 from the shipped sigma-25 file, and at
+#                       sigma 5 from the sigma-15 file at lr 1e-4 (session 6: from sigma 25 at
+#                       6e-4 it stalled at 36.5 dB; the sigma-15 file starts at 37.0);
+#               scplus  sc-var, sc-tv, sc-tv-var at sigma 25, from the shipped sc file (the
+#                       added terms start at 0), lr 2e-4.
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 set -u
 S1=${1:?stage-1 seconds}; S2=${2:?stage-2 seconds}; SC=${3:?patch-job seconds}
@@ -81,7 +85,13 @@ for rate in 20 30 40 50; do
       >> "$R/cs_sc_$rate.log" 2>&1 ) &
 done
 want sc25 && sc_job 25 &
-for s in 5 15 50; do
+for s in 15 50; do
   want sc && sc_job "$s" --init-from "$W/sc_sigma25.pt" &
+done
+want sc && sc_job 5 --init-from "$W/sc_sigma15.pt" --lr 1e-4 &
+for m in sc-var sc-tv sc-tv-var; do
+  want scplus && den "${m}_25" "$SC" --model "$m" --sigma 25 \
+    --config configs/denoise/paper-patch.yaml --lr 2e-4 --lr-every 20 --lr-gamma 0.5 \
+    --init-from "$W/sc_sigma25.pt" &
 done
 wait
