@@ -1,5 +1,9 @@
-"""Core speed: forward and forward+backward time and peak memory of the pixel games on one
-481x321 grayscale image (BSD68 size), CPU.
+"""Core speed: forward and forward+backward time and peak memory of the core games on one
+481x321 grayscale image (BSD68 size; ``--height/--width`` for others), CPU.
+
+``cs-sc-20`` / ``cs-tv-20`` are the CS-MRI models (:mod:`stereo_tv.mri`) on a radial 20% mask
+of the image's size: the time covers the measurement and the reconstruction (at 256x256, one
+CS-SC training step on one image).
 
 Each (model, mode) pair runs in a fresh Python process so that its peak resident memory
 (``ru_maxrss``) is its own: the reported memory is the peak increase over the process after
@@ -22,18 +26,36 @@ import sys
 import time
 
 import torch
+from torch import nn
 
 from stereo_tv.cli import atomic_path, run_cli
 from stereo_tv.core import PatchGame, PixelGame
 
-MODELS = {
-    "tv-asym-eg-24": lambda: PixelGame("tv", iters=24, method="extragrad"),
-    "tv-asym-gd-24": lambda: PixelGame("tv", iters=24, method="gd"),
-    "tv-sym-gd-24": lambda: PixelGame("tv", iters=24, method="gd", symmetric=True,
-                                      shared_weight=True),
-    "nltv-eg-24": lambda: PixelGame("nltv", iters=24, method="extragrad"),
-    "nltv-eg-24-ckpt": lambda: PixelGame("nltv", iters=24, method="extragrad", checkpoint=True),
-    "sc-gd-24": lambda: PatchGame(("l1",), num_atoms=256, patch_size=9, iters=24),
+
+class _MeasureAndReconstruct(nn.Module):
+    """Image -> 20% radial k-space measurement -> a CS-MRI model's reconstruction."""
+
+    def __init__(self, name: str, height: int, width: int):
+        super().__init__()
+        from stereo_tv.mri import build_model, radial_mask
+
+        self.model = build_model(name, radial_mask(height, width, 0.2))
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.model(self.model.operator.forward(img))
+
+
+MODELS = {  # name -> builder(height, width)
+    "tv-asym-eg-24": lambda h, w: PixelGame("tv", iters=24, method="extragrad"),
+    "tv-asym-gd-24": lambda h, w: PixelGame("tv", iters=24, method="gd"),
+    "tv-sym-gd-24": lambda h, w: PixelGame("tv", iters=24, method="gd", symmetric=True,
+                                           shared_weight=True),
+    "nltv-eg-24": lambda h, w: PixelGame("nltv", iters=24, method="extragrad"),
+    "nltv-eg-24-ckpt": lambda h, w: PixelGame("nltv", iters=24, method="extragrad",
+                                              checkpoint=True),
+    "sc-gd-24": lambda h, w: PatchGame(("l1",), num_atoms=256, patch_size=9, iters=24),
+    "cs-tv-20": lambda h, w: _MeasureAndReconstruct("cs-tv", h, w),
+    "cs-sc-20": lambda h, w: _MeasureAndReconstruct("cs-sc", h, w),
 }
 MODES = ("fwd", "fwd+bwd")
 
@@ -61,7 +83,7 @@ def _run_one(args: argparse.Namespace) -> dict:
     name, mode = args.one
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = MODELS[name]()
+    model = MODELS[name](args.height, args.width)
     x = torch.rand(1, 1, args.height, args.width)
 
     def once() -> None:
