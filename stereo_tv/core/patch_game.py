@@ -302,6 +302,7 @@ class PatchGame(nn.Module):
         # Without autograd the steps and the prox overwrite fresh tensors: on a CPU, every new
         # code-sized tensor costs page faults that took as long as the arithmetic.
         inplace = not torch.is_grad_enabled()
+        clamp_buf: dict[str, torch.Tensor] = {}
 
         def data_grad(Z: torch.Tensor) -> torch.Tensor:
             if operator is None:
@@ -329,9 +330,11 @@ class PatchGame(nn.Module):
         def prox(V: torch.Tensor, eta: torch.Tensor, t: int) -> torch.Tensor:
             if self.l1_weight is None:
                 return V
-            if inplace:
+            if inplace:                  # V - clamp(V, -tau, tau), the clamp in a kept buffer
                 tau = eta * self.l1_weight[t].clamp_min(0.0).view(1, -1, 1, 1)
-                return V.sub_(torch.clamp(V, -tau, tau))
+                if clamp_buf.get("t") is None or clamp_buf["t"].shape != V.shape:
+                    clamp_buf["t"] = torch.empty_like(V)
+                return V.sub_(torch.clamp(V, -tau, tau, out=clamp_buf["t"]))
             return weighted_l1_prox(V, self.l1_weight[t].clamp_min(0.0), eta)
 
         def descend(Z: torch.Tensor, eta: torch.Tensor, t: int, half: int, at: torch.Tensor,
