@@ -35,16 +35,21 @@ from .smoothing import _l2_envelope, _l2_scale, soft_threshold
 __all__ = ["weighted_l1_prox", "nl_group_grad", "nl_group_potential", "variance_grad"]
 
 
-def weighted_l1_prox(Z: torch.Tensor, lam: torch.Tensor,
-                     step: torch.Tensor | float) -> torch.Tensor:
+def weighted_l1_prox(Z: torch.Tensor, lam: torch.Tensor, step: torch.Tensor | float,
+                     scratch: torch.Tensor | None = None) -> torch.Tensor:
     """``prox_{step * sum_l lam_l |.|}(Z)``: soft-threshold channel ``l`` at ``step * lam_l``.
 
     Args:
         Z: ``(B, p, Hc, Wc)``.
         lam: ``(p,)`` non-negative thresholds.
         step: step size (scalar, or ``(B, 1, Hc, Wc)`` per-patch steps).
+        scratch: a tensor like ``Z`` (inference only, no autograd): ``Z`` is overwritten with
+            the result and ``scratch`` holds the clamp, so no code-sized tensor is allocated.
     """
-    return soft_threshold(Z, step * lam.view(1, -1, 1, 1))
+    tau = step * lam.view(1, -1, 1, 1)
+    if scratch is not None:
+        return Z.sub_(torch.clamp(Z, -tau, tau, out=scratch))
+    return soft_threshold(Z, tau)
 
 
 def _gather_rank(Z: torch.Tensor, nbr: torch.Tensor, r: int) -> torch.Tensor:

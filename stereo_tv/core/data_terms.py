@@ -65,8 +65,12 @@ def apply_dictionary_adjoint(D: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 
 def dictionary_data_grad(Z: torch.Tensor, X: torch.Tensor, D: torch.Tensor,
                          C: torch.Tensor | None = None) -> torch.Tensor:
-    """``C^T (D z_j - P_j x)`` for all ``j``; ``X = extract_patches(x)`` ``(B, q, Hc, Wc)``."""
-    return apply_dictionary_adjoint(D if C is None else C, apply_dictionary(D, Z) - X)
+    """``C^T (D z_j - P_j x)`` for all ``j``; ``X = extract_patches(x)`` ``(B, q, Hc, Wc)``.
+
+    ``X`` is subtracted in place from the fresh ``D z`` (the convolution's backward needs its
+    inputs, not its output): one code-sized allocation fewer per call.
+    """
+    return apply_dictionary_adjoint(D if C is None else C, apply_dictionary(D, Z).sub_(X))
 
 
 def patch_operator_data_grad(Z: torch.Tensor, x: torch.Tensor, operator, D: torch.Tensor,

@@ -302,12 +302,10 @@ class PatchGame(nn.Module):
         # Without autograd the steps and the prox overwrite fresh tensors: on a CPU, every new
         # code-sized tensor costs page faults that took as long as the arithmetic.
         inplace = not torch.is_grad_enabled()
-        clamp_buf: dict[str, torch.Tensor] = {}
+        scratch: dict[str, torch.Tensor] = {}    # the prox's clamp buffer (inference)
 
         def data_grad(Z: torch.Tensor) -> torch.Tensor:
             if operator is None:
-                if inplace:
-                    return apply_dictionary_adjoint(C, apply_dictionary(D, Z).sub_(X))
                 return dictionary_data_grad(Z, X, D, C)            # C^T (D z_j - P_j x)
             yhat = patch_average(apply_dictionary(D, Z), s, (hp, wp), cov)[..., :h, :w]
             r = operator_data_grad(yhat, x, operator)               # A^T (A yhat - x)
@@ -330,12 +328,10 @@ class PatchGame(nn.Module):
         def prox(V: torch.Tensor, eta: torch.Tensor, t: int) -> torch.Tensor:
             if self.l1_weight is None:
                 return V
-            if inplace:                  # V - clamp(V, -tau, tau), the clamp in a kept buffer
-                tau = eta * self.l1_weight[t].clamp_min(0.0).view(1, -1, 1, 1)
-                if clamp_buf.get("t") is None or clamp_buf["t"].shape != V.shape:
-                    clamp_buf["t"] = torch.empty_like(V)
-                return V.sub_(torch.clamp(V, -tau, tau, out=clamp_buf["t"]))
-            return weighted_l1_prox(V, self.l1_weight[t].clamp_min(0.0), eta)
+            if inplace and "clamp" not in scratch:   # V's shape and dtype are the same each step
+                scratch["clamp"] = torch.empty_like(V)
+            return weighted_l1_prox(V, self.l1_weight[t].clamp_min(0.0), eta,
+                                    scratch.get("clamp"))
 
         def descend(Z: torch.Tensor, eta: torch.Tensor, t: int, half: int, at: torch.Tensor,
                     graph) -> torch.Tensor:

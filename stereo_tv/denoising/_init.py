@@ -199,13 +199,13 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     if (kappa is not None and target is not None and kappa.shape[0] == 1 < target.shape[0]
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
-    added = [n for n, p in game.named_parameters() if n not in state and p is not None]
+    added = [n for n, _ in game.named_parameters() if n not in state]
     if added and not set(added) <= set(_ADDABLE):
         raise RuntimeError(f"parameters missing from the source: {', '.join(added)}")
-    game.load_state_dict(state, strict=not added)   # strict=False still checks shapes
-    missing_in_game = [n for n in state if n not in dict(game.state_dict())]
-    if missing_in_game:
-        raise RuntimeError(f"unexpected parameters in the source: {', '.join(missing_in_game)}")
+    loaded = game.load_state_dict(state, strict=not added)   # strict=False still checks shapes
+    if loaded.unexpected_keys:
+        raise RuntimeError("unexpected parameters in the source: "
+                           f"{', '.join(loaded.unexpected_keys)}")
 
     params = dict(game.named_parameters())
     for name in added:

@@ -32,7 +32,8 @@ from torch import nn
 from stereo_tv.cli import UserError, atomic_path, load_torch_file
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model_weights", "load_state_into",
-           "get_rng_state", "set_rng_state", "resumed_config", "check_resumed"]
+           "get_rng_state", "set_rng_state", "run_directory", "resume_path", "resumed_config",
+           "check_resumed"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
