@@ -42,6 +42,7 @@ from stereo_tv.denoising import (
     write_image,
 )
 from stereo_tv.denoising._weights import SHIPPED_DIR
+from stereo_tv.denoising._zoo import PIXEL_MODELS
 from stereo_tv.train import add_engine_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +88,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="train, patch models: folder caching learned dictionaries (one per "
                         "training folder, patch count and iterations)")
     p.add_argument("--iters", type=int, default=None, help="override the model's iterations")
+    p.add_argument("--nl-distance", choices=("squared", "norm"), default=None,
+                   help="non-local pixel models: softmax of the squared patch distance (the "
+                        "default) or of its norm (the paper's text)")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
@@ -105,8 +109,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    return {"iters": args.iters} if args.iters else {}
+#: build overrides taken from the command line (and recorded in runs and weight files)
+_OVERRIDES = ("iters", "nl_distance")
+
+
+def _overrides(args) -> dict:
+    """Build overrides set in ``args`` (a namespace or a run's recorded config dict)."""
+    get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
+    over = {k: get(k) for k in _OVERRIDES if get(k)}
+    if over.get("nl_distance") and not PIXEL_MODELS.get(get("model"), {}).get(
+            "prior", "").startswith("nl"):
+        raise UserError(f"--nl-distance is for the non-local pixel models (nltv*, nllap*), "
+                        f"not '{get('model')}'")
+    return over
 
 
 def _need(args: argparse.Namespace, *names: str) -> None:
@@ -138,7 +153,8 @@ def train(args: argparse.Namespace) -> int:
     args.best_metric = args.best_metric or f"{val_name}/psnr"
     resumed = resumed_config(args.run_dir, args.name, args.resume)
     if resumed is not None:          # the model is rebuilt from today's flags: they must match
-        check_resumed(*resumed, {k: getattr(args, k) for k in ("model", "sigma", "iters")})
+        check_resumed(*resumed, {k: getattr(args, k)
+                                 for k in ("model", "sigma", *_OVERRIDES)})
     seed_everything(args.seed)
     overrides = _overrides(args)
     init_info = {}
@@ -215,7 +231,7 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
     if not ckpt_path.is_file() and which == "best":
         ckpt_path = run_dir / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(ckpt_path)
-    overrides = {"iters": cfg["iters"]} if cfg.get("iters") else {}
+    overrides = _overrides(cfg)
     model = build_model(cfg["model"], cfg["sigma"], **overrides)
     model.load_state_dict(ckpt["model"])
     val = NoisyImages(cfg["val"], cfg["sigma"])

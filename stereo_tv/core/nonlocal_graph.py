@@ -287,6 +287,12 @@ def patch_distance(
     return _PatchDistance.apply(ypad, kap2, nbr)
 
 
+#: Distance forms of :func:`nonlocal_graph`.
+DISTANCES = ("squared", "norm")
+#: Added under the square root of the ``"norm"`` distance.
+NORM_EPS = 1e-12
+
+
 def softmax_weights(d: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``a_jr = exp(-d_jr) / sum_{valid l} exp(-d_jl)`` over dim 1; 0 where not ``valid``."""
     shift = d.detach().masked_fill(~valid, float("inf")).amin(dim=1, keepdim=True)
@@ -303,6 +309,7 @@ def nonlocal_graph(
     patch: int = 5,
     mode: str = "same",
     include_self: bool = False,
+    distance: str = "squared",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Neighbours and softmax weights of the non-local graph of ``y``.
 
@@ -313,6 +320,9 @@ def nonlocal_graph(
         window, patch, mode: see :func:`knn_search`.
         include_self: put the position itself at rank 0 (distance 0) so that ``k + 1``
             neighbours are returned (the group of the non-local group penalty).
+        distance: ``"squared"`` softmax weights of ``d_jk`` as above, or ``"norm"`` of its
+            square root ``||diag(kappa) (P_j y - P_k y)||_2`` (the paper's text). The
+            neighbours are the same (``topk`` does not change under the square root).
 
     Returns:
         ``nbr`` ``(B, k[+1], Hg, Wg)`` int64 and weights ``a`` of the same shape, summing to 1
@@ -322,6 +332,8 @@ def nonlocal_graph(
         raise ValueError(f"window must be odd and patch >= 1, got {window} and {patch}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got '{distance}'")
     needs_grad = torch.is_grad_enabled() and (y.requires_grad or kappa.requires_grad)
     candidates = len(_window_offsets(window)) * y.numel()
     if not needs_grad:
@@ -332,6 +344,10 @@ def nonlocal_graph(
     else:
         nbr, valid = knn_search(y, kappa, k, window, patch, mode)
         d = patch_distance(y, kappa, nbr, patch, mode)
+    if distance == "norm":
+        # eps keeps the square root's gradient finite where two patches are equal (there the
+        # squared distance's own gradient is 0 as well)
+        d = torch.sqrt(d.clamp_min(0.0) + NORM_EPS)
     if include_self:
         own = torch.arange(nbr[0, 0].numel(), device=nbr.device).view(1, 1, *nbr.shape[2:])
         nbr = torch.cat([own.expand(nbr.shape[0], 1, -1, -1), nbr], dim=1)

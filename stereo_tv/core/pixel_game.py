@@ -47,7 +47,7 @@ from torch import nn
 
 from .data_terms import operator_data_grad, pixel_data_grad
 from .grid import grid_offsets
-from .nonlocal_graph import nonlocal_graph
+from .nonlocal_graph import DISTANCES, nonlocal_graph
 from .priors import (
     grid_game_grad,
     grid_potential,
@@ -96,6 +96,9 @@ class PixelGame(nn.Module):
         nl_update_every: rebuild the graph on the current estimate every this many iterations
             (12 = the paper's frequency 1/12 for K = 24).
         several_kappa: a separate ``kappa`` for each graph rebuild.
+        nl_distance: ``"squared"`` (softmax of ``||diag(kappa) (P_j z - P_k z)||^2``) or
+            ``"norm"`` (of its square root, the paper's text); see
+            :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`.
         init_step: initial ``eta`` (> 0); default ``1 / L`` for the initial weights, with
             ``L = 1 + c * sum_o |a_o|`` (grid) or ``1 + c * lambda`` (non-local) and
             ``c = 2 alpha`` (TV) or ``4`` (Laplacian), the paper's ``eta_0 <= 1 / L`` (Sec. 3.3).
@@ -124,6 +127,7 @@ class PixelGame(nn.Module):
         nl_patch: int = 5,
         nl_update_every: int = 12,
         several_kappa: bool = False,
+        nl_distance: str = "squared",
         init_step: float | None = None,
         init_alpha: float = 10.0,
         init_weight: float | None = None,
@@ -148,6 +152,8 @@ class PixelGame(nn.Module):
         self.guided, self.shared_weight = guided, shared_weight
         self.nl_k, self.nl_window, self.nl_patch = nl_k, nl_window, nl_patch
         self.nl_update_every, self.several_kappa = nl_update_every, several_kappa
+        _check_choice("nl_distance", nl_distance, DISTANCES)
+        self.nl_distance = nl_distance
         self.checkpoint = checkpoint
         self.offsets = grid_offsets(connectivity)
         halves = SOLVERS[method]
@@ -206,7 +212,8 @@ class PixelGame(nn.Module):
         """Non-local graph ``(nbr, a)`` on the current estimate ``z`` (rebuild number
         ``t // nl_update_every``)."""
         g = t // self.nl_update_every if self.several_kappa else 0
-        return nonlocal_graph(z, self.kappa[g], self.nl_k, self.nl_window, self.nl_patch, "same")
+        return nonlocal_graph(z, self.kappa[g], self.nl_k, self.nl_window, self.nl_patch, "same",
+                              distance=self.nl_distance)
 
     def edge_factors(self, guide: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
         """Edge-aware factors of the guide (None when not ``guided``)."""

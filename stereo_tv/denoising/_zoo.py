@@ -27,9 +27,12 @@ search window (the paper gives neither for the pixel models; on 8 Train400 64x64
 sigma 25 the tuned initialization scored 28.68 dB with the core defaults k=9 / window 15,
 28.82 with k=9 / window 11 and 28.93 with k=16 / window 11, and window 11 is 1.8x faster),
 and rebuild their graph every 12 iterations
-(App. B, Table A2: correlation update frequency 1/12). The initial solver quantities depend on
-``sigma`` (:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes
-them on training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
+(App. B, Table A2: correlation update frequency 1/12). Their softmax weights use the squared
+kappa-weighted patch distance; ``nl_distance="norm"`` (``denoise.py train --nl-distance norm``,
+recorded in the weight file) uses its square root, the paper's text, for the same parameters.
+The initial solver quantities depend on ``sigma``
+(:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes them on
+training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
 """
 
 from __future__ import annotations

@@ -194,3 +194,34 @@ def test_graph_ignores_autocast():
         nbr2, a2 = nonlocal_graph(y, kappa, 4, 5, 3)
     assert a2.dtype == torch.float32 and torch.equal(nbr, nbr2)
     torch.testing.assert_close(a, a2)
+
+
+def test_norm_distance_is_the_softmax_of_the_square_root():
+    """``distance="norm"``: the same neighbours, weights ``softmax(-sqrt(d))`` of the squared
+    distances ``d``; float64 gradcheck through both graph paths."""
+    y = torch.rand(1, 1, 7, 6, dtype=torch.float64, requires_grad=True)
+    kappa = (torch.rand(9, dtype=torch.float64) + 0.5).requires_grad_()
+    nbr, valid = knn_search(y, kappa, 4, 5, 3)
+    d = patch_distance(y, kappa, nbr, 3)
+    nbr_n, a_n = nonlocal_graph(y, kappa, 4, 5, 3, distance="norm")
+    assert torch.equal(nbr_n, nbr)
+    torch.testing.assert_close(a_n, softmax_weights(d.sqrt(), valid))
+    assert not torch.allclose(a_n, softmax_weights(d, valid))
+
+    def weights(yy, kk):
+        return nonlocal_graph(yy, kk, 4, 5, 3, distance="norm")[1]
+
+    assert torch.autograd.gradcheck(weights, (y, kappa))
+
+
+def test_norm_distance_gradient_is_finite_on_equal_patches():
+    y = torch.zeros(1, 1, 6, 6, requires_grad=True)
+    kappa = torch.ones(9, requires_grad=True)
+    nbr, a = nonlocal_graph(y, kappa, 3, 5, 3, distance="norm", include_self=True)
+    a.square().sum().backward()
+    assert torch.isfinite(y.grad).all() and torch.isfinite(kappa.grad).all()
+
+
+def test_unknown_distance_is_refused():
+    with pytest.raises(ValueError, match="distance"):
+        nonlocal_graph(torch.rand(1, 1, 5, 5), torch.ones(9), 2, 3, 3, distance="l1")

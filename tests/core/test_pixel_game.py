@@ -40,6 +40,8 @@ def test_bad_arguments_name_the_valid_values():
         PixelGame(method="adam")
     with pytest.raises(ValueError, match="guided=True needs a grid prior"):
         PixelGame("nltv", guided=True)
+    with pytest.raises(ValueError, match="nl_distance must be one of"):
+        PixelGame("nltv", nl_distance="l1")
     game = PixelGame(iters=1)
     with pytest.raises(ValueError, match=r"x must be \(B, C, H, W\)"):
         game(torch.rand(9, 7))

@@ -102,3 +102,25 @@ def test_patch_model_starts_from_a_learned_dictionary(tmp_path):
     start = dict(init_model.state_dict())[key]
     trained = ckpt["model"][key]
     assert (trained - start).abs().max() < (trained - unlearned.state_dict()[key]).abs().max()
+
+
+def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
+    """``--nl-distance norm`` trains the paper's distance form; the export rebuilds it, and a
+    resume or a model without a non-local graph with another value is a one-line error."""
+    train, val = _fake_data(tmp_path)
+    run_dir, out = tmp_path / "run", tmp_path / "w.pt"
+    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
+             "--val", str(val), "--epochs", "1")
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
+               "--nl-distance", "norm", "--export", str(out))
+    assert res.returncode == 0, res.stderr
+    model, meta = load_weights(out)
+    assert meta["config"] == {"iters": 4, "nl_distance": "norm"}
+    assert model.nl_distance == "norm"
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
+               "--resume")
+    assert_user_error(res, "--resume", "--nl-distance norm (now None)")
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
+               "--run-dir", str(tmp_path / "run2"), "--nl-distance", "norm")
+    assert_user_error(res, "--nl-distance", "'tv-asym-eg'")
+    assert not (tmp_path / "run2").exists()
