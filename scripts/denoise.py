@@ -139,7 +139,8 @@ def _check_model(name: str) -> None:
 
 # ----------------------------------------------------------------------------- train / export
 def train(args: argparse.Namespace) -> int:
-    from stereo_tv.denoising._init import jitter_weights, rescale_to_sigma, tune_init
+    from stereo_tv.denoising._init import (convert_nl_distance, jitter_weights, rescale_to_sigma,
+                                           tune_init)
     from stereo_tv.denoising._task import DenoiseTask
     from stereo_tv.train import Engine, check_resumed, resumed_config, seed_everything
 
@@ -177,6 +178,11 @@ def train(args: argparse.Namespace) -> int:
         except RuntimeError:
             raise UserError(f"--init-from {args.init_from} holds a '{blob['model']}' model, whose "
                             f"parameters do not fit '{args.model}'") from None
+        if getattr(src, "graph", None) == "nonlocal":      # a pixel game with another distance
+            converted = convert_nl_distance(model, src.nl_distance, train_set.images,
+                                            train_set.names, args.sigma)
+            if converted:
+                init_info["nl_distance"] = converted
     elif args.resume is None and args.tune_init and model_family(args.model) == "pixel":
         crop = 64 if model.graph == "nonlocal" else None  # non-local solves are slow on a CPU
         init_info.update(tune_init(model, train_set.images[:8], args.sigma, crop=crop,

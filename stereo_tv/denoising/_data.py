@@ -94,6 +94,7 @@ class TrainCrops(Dataset):
     def __init__(self, folder: str | os.PathLike, sigma: float, crop: int = 64,
                  crops_per_image: int = 1, augment: bool = True, limit: int | None = None):
         files = list_images(folder)[:limit]
+        self.names = [p.name for p in files]
         self.images = [to_gray(read_image(p)) for p in files]
         self.sigma = float(sigma)
         self.crop = int(crop)

@@ -29,7 +29,8 @@ import torch
 
 from stereo_tv.denoising._noise import add_noise
 
-__all__ = ["default_init", "set_init", "tune_init", "rescale_to_sigma", "jitter_weights"]
+__all__ = ["default_init", "set_init", "tune_init", "rescale_to_sigma", "jitter_weights",
+           "convert_nl_distance"]
 
 
 def default_init(prior: str, sigma: float) -> dict[str, float]:
@@ -265,3 +266,40 @@ def jitter_weights(game: torch.nn.Module, scale: float, seed: int = 0) -> int:
         noise = torch.randn(game.weight.shape, generator=gen, dtype=game.weight.dtype)
         game.weight.mul_(1.0 + scale * noise.to(game.weight.device))
     return game.weight.numel()
+
+
+#: images of the training set that :func:`convert_nl_distance` measures distances on
+_DISTANCE_SAMPLE = slice(None, None, 40)
+_DISTANCE_IMAGES = 10
+
+
+@torch.no_grad()
+def convert_nl_distance(game: torch.nn.Module, distance_src: str,
+                        images: Sequence[np.ndarray], names: Sequence[str],
+                        sigma: float) -> dict[str, float]:
+    """Convert the ``kappa`` that ``game`` holds (learned with ``distance_src``) to its own
+    :attr:`~stereo_tv.core.PixelGame.nl_distance`, in place.
+
+    With ``D = ||diag(kappa) (P_j z - P_k z)||``, a softmax of ``-D^2`` (``"squared"``) and one
+    of ``-c D`` (``"norm"``) give the same relative weights to neighbours near a distance ``D0``
+    when ``c = 2 D0``. ``D0`` is the median distance of the kept neighbours of the first graph
+    on ``images[::40][:10]``, noised with the protocol's seeds (``names``) at ``sigma``.
+    Squared to norm multiplies ``kappa`` by ``2 D0``, norm to squared by ``1 / sqrt(2 D0)``.
+
+    Returns the factor and ``D0``; an unchanged form returns ``{}``.
+    """
+    from stereo_tv.core.nonlocal_graph import knn_search, patch_distance
+
+    if distance_src == game.nl_distance:
+        return {}
+    kappa = game.kappa[0]
+    dist = []
+    for img, name in list(zip(images, names))[_DISTANCE_SAMPLE][:_DISTANCE_IMAGES]:
+        y = torch.from_numpy(add_noise(img, sigma, name))[None, None].to(kappa)
+        nbr, valid = knn_search(y, kappa, game.nl_k, game.nl_window, game.nl_patch, "same")
+        dist.append(patch_distance(y, kappa, nbr, game.nl_patch, "same")[valid].sqrt())
+    d0 = float(torch.cat(dist).median())
+    factor = 2.0 * d0 if game.nl_distance == "norm" else 1.0 / math.sqrt(2.0 * d0)
+    game.kappa.mul_(factor)
+    return {"from": distance_src, "to": game.nl_distance, "median_distance": d0,
+            "kappa_factor": factor}

@@ -111,12 +111,19 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
     run_dir, out = tmp_path / "run", tmp_path / "w.pt"
     smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
              "--val", str(val), "--epochs", "1")
+    squared = tmp_path / "squared.pt"
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke,
+               "--run-dir", str(tmp_path / "run0"), "--export", str(squared))
+    assert res.returncode == 0, res.stderr
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
-               "--nl-distance", "norm", "--export", str(out))
+               "--nl-distance", "norm", "--init-from", str(squared), "--export", str(out))
     assert res.returncode == 0, res.stderr
     model, meta = load_weights(out)
     assert meta["config"] == {"iters": 4, "nl_distance": "norm"}
     assert model.nl_distance == "norm"
+    # the squared weights' kappa was converted (convert_nl_distance), and the record says so
+    conv = meta["train"]["init"]["nl_distance"]
+    assert conv["from"] == "squared" and conv["kappa_factor"] > 0
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--resume")
     assert_user_error(res, "--resume", "--nl-distance norm (now None)")

@@ -196,3 +196,32 @@ def test_jitter_breaks_mirror_symmetry_of_asymmetric_games_only():
     sym = build_model("tv-sym-eg", 25)
     before = sym.weight.detach().clone()
     assert jitter_weights(sym, 0.3) == 0 and torch.equal(sym.weight, before)
+
+
+def test_convert_nl_distance_matches_the_weights_and_round_trips():
+    """squared -> norm multiplies kappa by 2 D0; the first graph's softmax weights then agree
+    with the source's better than with kappa copied unchanged; norm -> squared undoes it."""
+    from stereo_tv.core.nonlocal_graph import nonlocal_graph
+    from stereo_tv.denoising._init import convert_nl_distance
+
+    kw = dict(iters=2, nl_k=6, nl_window=7, nl_patch=5)
+    images = [synthetic_image(40, 36), synthetic_image(33, 41)]
+    names = ["a.png", "b.png"]
+    src = build_model("nltv-eg", 25.0, **kw)
+    dst = build_model("nltv-eg", 25.0, nl_distance="norm", **kw)
+    rescale_to_sigma(dst, src, 25.0, 25.0)
+    assert convert_nl_distance(src, "squared", images, names, 25.0) == {}
+    y = torch.from_numpy(images[0])[None, None].float() + 0.1 * torch.randn(1, 1, 40, 36)
+    graph = dict(k=6, window=7, patch=5)
+    a_src = nonlocal_graph(y, src.kappa[0], **graph)[1]
+    a_copied = nonlocal_graph(y, dst.kappa[0], distance="norm", **graph)[1]
+    info = convert_nl_distance(dst, "squared", images, names, 25.0)
+    assert info["from"] == "squared" and info["to"] == "norm"
+    torch.testing.assert_close(dst.kappa, src.kappa * 2 * info["median_distance"])
+    a_conv = nonlocal_graph(y, dst.kappa[0], distance="norm", **graph)[1]
+    assert (a_conv - a_src).abs().mean() < 0.7 * (a_copied - a_src).abs().mean()
+
+    back = build_model("nltv-eg", 25.0, **kw)
+    rescale_to_sigma(back, dst, 25.0, 25.0)
+    convert_nl_distance(back, "norm", images, names, 25.0)
+    torch.testing.assert_close(back.kappa, src.kappa)
