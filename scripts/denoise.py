@@ -139,8 +139,12 @@ def _check_model(name: str) -> None:
 
 # ----------------------------------------------------------------------------- train / export
 def train(args: argparse.Namespace) -> int:
-    from stereo_tv.denoising._init import (convert_nl_distance, jitter_weights, rescale_to_sigma,
-                                           tune_init)
+    from stereo_tv.denoising._init import (
+        convert_nl_distance,
+        jitter_weights,
+        rescale_to_sigma,
+        tune_init,
+    )
     from stereo_tv.denoising._task import DenoiseTask
     from stereo_tv.train import Engine, check_resumed, resumed_config, seed_everything
 
