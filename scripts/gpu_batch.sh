@@ -19,7 +19,11 @@
 #                       sigma 5 from the sigma-15 file at lr 1e-4 (session 6: from sigma 25 at
 #                       6e-4 it stalled at 36.5 dB; the sigma-15 file starts at 37.0);
 #               scplus  sc-var, sc-tv, sc-tv-var at sigma 25, from the shipped sc file (the
-#                       added terms start at 0), lr 2e-4.
+#                       added terms start at 0), lr 2e-4;
+#               nlnorm  nltv-eg with the paper's unsquared distance (--nl-distance norm) at
+#                       sigma 15/25/50, from the shipped files (kappa converted); one stage
+#                       of S1 + S2 seconds at 3e-3, halved every 3 epochs (session 7's sigma 5
+#                       CPU run: +0.1 dB over the same training with the squared distance).
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 set -u
 S1=${1:?stage-1 seconds}; S2=${2:?stage-2 seconds}; SC=${3:?patch-job seconds}
@@ -73,6 +77,9 @@ for s in 5 15 25 50; do
   want kappas && pixel "nltv-eg-kappas_$s" $((S1 + S2)) --model nltv-eg-kappas --sigma "$s" \
     --config configs/denoise/cpu-nltv.yaml --lr 3e-3 --lr-every 3 --lr-gamma 0.5 \
     --init-from "$W/nltv-eg-kappas_sigma$s.pt" &
+  [ "$s" != 5 ] && want nlnorm && pixel "nltv-eg-norm_$s" $((S1 + S2)) --model nltv-eg \
+    --sigma "$s" --nl-distance norm --config configs/denoise/cpu-nltv.yaml --lr 3e-3 \
+    --lr-every 3 --lr-gamma 0.5 --init-from "$W/nltv-eg_sigma$s.pt" &
 done
 for rate in 20 30 40 50; do
   want cs-sc || continue
