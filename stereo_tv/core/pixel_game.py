@@ -356,5 +356,6 @@ class PixelGame(nn.Module):
             s += f", connectivity={self.connectivity}, guided={self.guided}"
         else:
             s += (f", nl_k={self.nl_k}, nl_window={self.nl_window}, nl_patch={self.nl_patch}, "
-                  f"nl_update_every={self.nl_update_every}, several_kappa={self.several_kappa}")
+                  f"nl_update_every={self.nl_update_every}, several_kappa={self.several_kappa}, "
+                  f"nl_distance={self.nl_distance!r}")
         return s + f", params={n}"
