@@ -13,7 +13,6 @@ windows) could give these weights; they are not a method.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 
 from stereo_tv.cli import UserError, run_cli
 from stereo_tv.config import shared_root
-from stereo_tv.denoising import NoisyImages, load_weights, shipped_sigmas
+from stereo_tv.denoising import NoisyImages, load_weights, psnr, shipped_sigmas
 from stereo_tv.denoising._weights import shipped_path
 
 DATA = shared_root() / "data" / "denoise" / "Set12"
@@ -40,24 +39,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _psnr(z: torch.Tensor, x: torch.Tensor) -> float:
-    return -10.0 * math.log10(float((z.clamp(0, 1) - x).square().mean()))
-
-
 @torch.inference_mode()
-def score(model, tv, data: NoisyImages, guide: str) -> float:
-    """Mean PSNR of ``model`` on ``data`` with its graph built on ``guide`` (one of GUIDES)."""
+def score(model, data: NoisyImages, tv_out: list[torch.Tensor], guide: str) -> float:
+    """Mean PSNR of ``model`` on ``data`` with its graph built on ``guide`` (one of GUIDES);
+    ``tv_out`` holds tv-asym-eg's output for each image."""
     build = type(model).build_graph
     vals = []
     for i in range(len(data)):
         y, x, _ = data[i]
-        y, x = y[None], x[None]
-        if guide == GUIDES[0]:
-            first = None
-        elif guide == GUIDES[3]:
-            first = tv(y)
-        else:
-            first = x
+        first = {GUIDES[0]: None, GUIDES[3]: tv_out[i]}.get(guide, x[None])
         every = guide == GUIDES[1]
 
         def graph(z, t, first=first, every=every):
@@ -66,7 +56,7 @@ def score(model, tv, data: NoisyImages, guide: str) -> float:
 
         model.build_graph = graph
         try:
-            vals.append(_psnr(model(y), x))
+            vals.append(psnr(model(y[None])[0].numpy(), x.numpy()))
         finally:
             del model.build_graph                  # back to the class method
     return sum(vals) / len(vals)
@@ -85,12 +75,12 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"'{args.model}' has no non-local graph")
         tv, _ = load_weights(shipped_path("tv-asym-eg", sigma))
         data = NoisyImages(args.data, sigma, limit=args.limit)
-        for g in GUIDES:
-            rows[g].append(score(model, tv, data, g))
         with torch.inference_mode():
-            rows[REFERENCE].append(
-                sum(_psnr(tv(data[i][0][None]), data[i][1][None]) for i in range(len(data)))
-                / len(data))
+            tv_out = [tv(data[i][0][None]) for i in range(len(data))]
+        rows[REFERENCE].append(sum(psnr(z[0].numpy(), data[i][1].numpy())
+                                   for i, z in enumerate(tv_out)) / len(data))
+        for g in GUIDES:
+            rows[g].append(score(model, data, tv_out, g))
     print(f"{args.model}, graph built on ... ({len(data)} images of {args.data}; "
           f"{platform.processor() or platform.machine()}, {args.threads} thread(s))\n")
     print("| graph built on | " + " | ".join(f"sigma {s:g}" for s in args.sigmas) + " |")
