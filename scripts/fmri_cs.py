@@ -50,6 +50,7 @@ from stereo_tv.mri import (
 )
 from stereo_tv.mri.dictionary import learn_dictionary, overcomplete_dct, sample_patches
 from stereo_tv.mri.masks import find_shared_mask
+from stereo_tv.mri.models import complete_record
 from stereo_tv.mri.pretrained import available_weights
 from stereo_tv.mri.training import CSTask, export_run, untrained_validation
 from stereo_tv.train import (
@@ -100,6 +101,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--init-lambda", type=float, default=None,
                    help="cs-sc: initial l1 weight as stored: the weight on [0, 1] images "
                         "times --scale (default 1e-2, i.e. 1e-4 at scale 100)")
+    g.add_argument("--code-init", choices=("lsq", "zero"), default=None,
+                   help="cs-sc: codes' start: 'lsq' (least-squares codes of the zero-filled "
+                        "image, the default) or 'zero'")
     g.add_argument("--scale", type=float, default=None,
                    help="run the game on scale * x and divide the result by scale: a "
                         "preconditioning of the learned prior weights (default: the model's, "
@@ -148,6 +152,7 @@ def model_kwargs(args: argparse.Namespace) -> dict:
                   init_weight=args.init_weight, init_alpha=args.init_alpha)
     else:
         kw.update(patch_size=args.patch, num_atoms=args.atoms, init_l1=args.init_lambda,
+                  code_init=args.code_init,
                   priors=["l1", "variance"] if args.variance else ["l1"])
     return {k: v for k, v in kw.items() if v is not None}
 
@@ -165,6 +170,7 @@ def resumed_model_kwargs(args: argparse.Namespace) -> dict | None:
                                                                   "sigma")})
     saved = recorded.get("model_kwargs")
     if saved:
+        saved = complete_record(recorded.get("model", args.model), saved)
         print(f"resuming {path}: the game keeps its recorded options {saved}")
     return saved
 

@@ -7,6 +7,8 @@
   result of ``adjoint`` is reduced to its real part;
 * patch encoding on a dictionary: ``h_j = 1/2 ||D z_j - P_j x||^2`` with the untied gradient
   ``C^T (D z_j - P_j x)`` (``C`` a learned preconditioner, ``C = D`` gives the true gradient);
+* least-squares codes: ``z_j = D^T (D D^T)^{-1} P_j y``, the minimum-norm codes with
+  ``D z_j = P_j y`` (:func:`least_squares_codes`, a code start that reproduces an image);
 * patch average through an operator: ``h = 1/2 ||A yhat(Z) - x||^2`` with
   ``yhat = avg(D Z)`` (eq. 3), gradient ``C^T avg^T (A^T (A yhat - x))``.
 
@@ -35,6 +37,7 @@ __all__ = [
     "dictionary_data_grad",
     "patch_operator_data_grad",
     "normalize_dictionary",
+    "least_squares_codes",
 ]
 
 
@@ -85,3 +88,22 @@ def normalize_dictionary(D: torch.Tensor) -> torch.Tensor:
     """``D / sigma_max(D)`` (Sec. 3.3), so that step 1 is the ISTA step ``1 / L``."""
     return D / torch.linalg.matrix_norm(D, ord=2)
 
+
+
+def least_squares_codes(D: torch.Tensor, P: torch.Tensor, ridge: float = 1e-9) -> torch.Tensor:
+    """Minimum-norm codes ``D^T (D D^T)^{-1} p_j`` of patch maps ``P`` ``(B, q, Hc, Wc)``.
+
+    For a full-row-rank ``(q, p)`` dictionary (``p >= q``) ``D z_j = p_j`` exactly. A ridge of
+    ``ridge * trace(D D^T) / q`` keeps the solve defined if ``D`` loses rank in training.
+    Differentiable in ``D`` and ``P``.
+
+    >>> D = torch.tensor([[1.0, 1.0]])
+    >>> least_squares_codes(D, torch.full((1, 1, 1, 1), 2.0)).flatten()
+    tensor([1., 1.])
+    """
+    q = D.shape[0]
+    G = D @ D.t()
+    G = G + (ridge * G.diagonal().sum() / q) * torch.eye(q, dtype=G.dtype, device=G.device)
+    b, _, hc, wc = P.shape
+    S = torch.linalg.solve(G, P.reshape(b, q, hc * wc)).reshape(b, q, hc, wc)
+    return apply_dictionary_adjoint(D, S)

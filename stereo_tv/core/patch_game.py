@@ -59,6 +59,7 @@ from .data_terms import (
     apply_dictionary,
     apply_dictionary_adjoint,
     dictionary_data_grad,
+    least_squares_codes,
     normalize_dictionary,
     operator_data_grad,
 )
@@ -72,6 +73,7 @@ __all__ = ["PatchGame", "PATCH_PRIORS"]
 
 PATCH_PRIORS = ("l1", "group", "tv", "variance")
 _SOLVERS = {"gd": 1, "extragrad": 2}
+_CODE_INITS = ("zero", "lsq")
 
 
 class PatchGame(nn.Module):
@@ -101,6 +103,10 @@ class PatchGame(nn.Module):
         init_alpha: initial Moreau-Yosida ``alpha`` (group and tv).
         init_l1, init_group, init_tv, init_variance: initial prior strengths.
         init_kappa: initial ``kappa`` entries.
+        code_init: the codes' start ``Z_0``: ``"zero"``, or ``"lsq"``, the minimum-norm codes
+            ``D^T (D D^T)^{-1} P_j y_0`` of the start image ``y_0`` (``x``, or ``A^T x`` with an
+            operator), so that ``avg(D Z_0) = y_0``: the iterations start from the input (or
+            the zero-filled image) instead of from 0 (needs ``p >= q``).
         checkpoint: activation checkpointing per iteration.
     """
 
@@ -128,10 +134,13 @@ class PatchGame(nn.Module):
         init_tv: float = 0.01,
         init_variance: float = 0.1,
         init_kappa: float = 1.0,
+        code_init: str = "zero",
         checkpoint: bool = False,
     ):
         super().__init__()
         priors = tuple(priors)
+        if code_init not in _CODE_INITS:
+            raise ValueError(f"code_init must be one of {_CODE_INITS}, got {code_init!r}")
         bad = [p for p in priors if p not in PATCH_PRIORS]
         if bad or not priors or len(set(priors)) != len(priors):
             raise ValueError(f"priors must be a non-empty subset of {PATCH_PRIORS} without "
@@ -148,7 +157,11 @@ class PatchGame(nn.Module):
         self.symmetric, self.bb_step, self.untied = symmetric, bb_step, untied
         self.nl_k, self.nl_window, self.nl_update_every = nl_k, nl_window, nl_update_every
         self.several_kappa, self.checkpoint = several_kappa, checkpoint
+        self.code_init = code_init
         q, p = channels * patch_size * patch_size, num_atoms
+        if code_init == "lsq" and p < q:
+            raise ValueError(f"code_init='lsq' needs num_atoms >= channels * patch_size^2 = {q}, "
+                             f"got {p}")
         halves = _SOLVERS[method]
 
         if dictionary is None:
@@ -261,7 +274,7 @@ class PatchGame(nn.Module):
 
     def forward(self, x: torch.Tensor, operator=None, return_all: bool = False,
                 return_codes: bool = False):
-        """Run ``K`` unrolled iterations from ``Z_0 = 0`` and decode.
+        """Run ``K`` unrolled iterations from ``Z_0`` (``code_init``) and decode.
 
         Objective (player ``j``): ``1/2 ||D z_j - P_j x||^2 + psi_j(Z)`` (or the shared
         ``1/2 ||A yhat(Z) - x||^2``), field ``H_t(Z) = C^T (D Z - P x) + smooth priors``, and
@@ -277,7 +290,8 @@ class PatchGame(nn.Module):
             x: ``(B, C, H, W)`` noisy image, or the measurement of ``operator``. Images smaller
                 than a patch are replicate-padded (denoising) and the output is cropped.
             operator: object with ``.forward(z)`` / ``.adjoint(y)`` on ``(B, C, H, W)`` images.
-            return_all: return ``[yhat_0, ..., yhat_K]`` (``yhat_0 = 0``).
+            return_all: return ``[yhat_0, ..., yhat_K]`` (``yhat_0 = avg(W Z_0)``, 0 for zero
+                codes).
             return_codes: also return the final codes ``Z_K`` ``(B, p, Hc, Wc)``.
 
         Returns:
@@ -346,7 +360,10 @@ class PatchGame(nn.Module):
             Z_half = descend(Z, eta0, t, 0, Z, graph)                        # extrapolation
             return descend(Z, eta1, t, 1, Z_half, graph)                     # update
 
-        Z = y0.new_zeros(b, self.num_atoms, hp - s + 1, wp - s + 1)
+        if self.code_init == "lsq":      # avg(D Z_0) = y0 (D full row rank)
+            Z = least_squares_codes(D, extract_patches(y0p, s) if X is None else X)
+        else:
+            Z = y0.new_zeros(b, self.num_atoms, hp - s + 1, wp - s + 1)
         Z_prev = None
         graph = None
         codes = [Z]                      # every iterate only for return_all (else the last)
@@ -369,4 +386,4 @@ class PatchGame(nn.Module):
         return (f"priors={self.priors}, method={self.method!r}, iters={self.iters}, "
                 f"num_atoms={self.num_atoms}, patch_size={self.patch_size}, "
                 f"channels={self.channels}, symmetric={self.symmetric}, bb_step={self.bb_step}, "
-                f"untied={self.untied}, params={n}")
+                f"untied={self.untied}, code_init={self.code_init!r}, params={n}")

@@ -2,7 +2,7 @@
 
 Both solve, by ``K`` unrolled (extra-)gradient steps, a game whose data term goes through the
 sampling operator ``A = P F`` (:class:`~stereo_tv.mri.MaskedFourier`), starting from the
-zero-filled image ``z_0 = A^T x`` (CS-TV) or from zero codes (CS-SC, see below):
+zero-filled image ``z_0 = A^T x`` (CS-TV), or from codes that reproduce it (CS-SC, see below):
 
 * ``cs-tv``: every pixel ``j`` minimises ``(1/2) ||A z - x||^2 + TV_j(z)`` with learned,
   asymmetric neighbour weights, per-iteration steps and Moreau smoothing
@@ -11,8 +11,10 @@ zero-filled image ``z_0 = A^T x`` (CS-TV) or from zero codes (CS-SC, see below):
 * ``cs-sc``: every patch code ``z_j`` minimises ``(1/2) ||A yhat(Z) - x||^2 + lambda ||z_j||_1``
   with ``yhat = (1/q) sum_j R_j^T D z_j`` the patch average (:class:`stereo_tv.core.PatchGame`
   with the operator, untied ``C, D, W``), optionally with the variance-reduction term
-  (``priors=["l1", "variance"]``). The codes start at ``Z_0 = 0`` (PatchGame has no ``init``),
-  so its first proximal-gradient step codes the zero-filled image ``A^T x``.
+  (``priors=["l1", "variance"]``). The codes start at the least-squares codes of the
+  zero-filled image (``code_init="lsq"``: ``avg(D Z_0) = A^T x``); ``code_init="zero"`` (files
+  and runs recorded before it existed) starts at ``Z_0 = 0``, whose first proximal-gradient
+  step codes ``A^T x``.
 
 :class:`CSReconstruction` wraps a game and the operator (whose mask is a buffer, so a saved
 model carries the mask it was trained for): ``model(x)`` maps a complex k-space measurement
@@ -36,7 +38,8 @@ from torch import nn
 
 from stereo_tv.mri.operator import CanvasOperator, MaskedFourier
 
-__all__ = ["CSReconstruction", "build_model", "MODELS", "CS_TV_DEFAULTS", "CS_SC_DEFAULTS"]
+__all__ = ["CSReconstruction", "build_model", "complete_record", "MODELS", "CS_TV_DEFAULTS",
+           "CS_SC_DEFAULTS", "RECORD_FALLBACKS"]
 
 # Untrained CS-TV: a smoothed-TV extra-gradient method tuned by a grid search on 4 training
 # images (20% and 50% masks): step 0.5, TV weight 1e-3 per offset, alpha 100 on [0, 1] images,
@@ -47,17 +50,23 @@ CS_TV_DEFAULTS: dict[str, Any] = {
     "init_step": 0.5, "init_weight": 0.1, "init_alpha": 1.0, "scale": 100.0,
 }
 # Paper App. B, Table A2 (fMRI): patch 9, 256 atoms, K = 24; untied C, D, W (Sec. 3.3),
-# proximal gradient (ISTA) from Z_0 = 0, so the first step codes the zero-filled image. The
-# codes live on a canvas with a margin of patch - 1 pixels (CanvasOperator), where the data
-# gradient's Lipschitz constant is ||avg D||^2 <= 1 / patch^2: the ISTA step is patch^2
-# (init_step None -> patch_size ** 2). The l1 weight is 1e-4 on [0, 1] images (threshold
-# 8e-3), stored as 1e-2 at scale 100: stored as 1e-4 (scale 1), the first Adam steps (lr 6e-4)
-# pushed most weights below zero, where the prox clamps them and their gradient is zero, so
-# the sparsity prior died (73% of the weights after 10 steps, 92% after 22 GPU epochs).
+# proximal gradient (ISTA). The codes live on a canvas with a margin of patch - 1 pixels
+# (CanvasOperator), where the data gradient's Lipschitz constant is ||avg D||^2 <= 1 / patch^2,
+# so ISTA is stable for steps below 2 patch^2 (init_step None -> 1.8 patch^2). The l1 weight is
+# 1e-4 on [0, 1] images, stored as 1e-2 at scale 100: stored as 1e-4 (scale 1), the first Adam
+# steps (lr 6e-4) pushed most weights below zero, where the prox clamps them and their gradient
+# is zero, so the sparsity prior died (73% of the weights after 10 steps, 92% after 22 GPU
+# epochs). The codes start at the least-squares codes of the zero-filled image (code_init
+# "lsq", session 9: avg(D Z_0) = A^T x, the paper's z_0 = A^T x). Untrained, DCT dictionary, 20%,
+# 3 validation images (zero-filled 27.72 dB): zero codes and step patch^2 (before) 27.27 dB,
+# under zero-filling after 24 steps; lsq codes 28.80 dB with step patch^2, 29.29 with 1.8 patch^2.
 CS_SC_DEFAULTS: dict[str, Any] = {
     "iters": 24, "patch_size": 9, "num_atoms": 256, "priors": ["l1"], "method": "gd",
-    "untied": True, "init_step": None, "init_l1": 1e-2, "scale": 100.0,
+    "untied": True, "init_step": None, "init_l1": 1e-2, "scale": 100.0, "code_init": "lsq",
 }
+# Options added after files were first written, with the value those older records were built
+# with (a record without the key rebuilds the model it was trained as).
+RECORD_FALLBACKS: dict[str, dict[str, Any]] = {"cs-sc": {"code_init": "zero"}}
 
 
 class CSReconstruction(nn.Module):
@@ -97,7 +106,7 @@ class CSReconstruction(nn.Module):
             raise ValueError(f"x must be complex (B, C, {op.shape[0]}, {op.shape[1]}) k-space, "
                              f"got {'complex' if x.is_complex() else x.dtype} {tuple(x.shape)}")
         x = self.scale * x
-        if self.name == "cs-sc":         # PatchGame starts from codes Z_0 = 0
+        if self.name == "cs-sc":         # PatchGame starts from codes (code_init), no init image
             canvas = CanvasOperator(op, self.pad)
             return canvas.crop(self.game(x, operator=canvas)) / self.scale
         return self.game(x, operator=op, init=op.adjoint(x)) / self.scale
@@ -124,7 +133,7 @@ def _cs_sc(mask: torch.Tensor, dictionary=None, **kwargs: Any) -> CSReconstructi
     options = {**CS_SC_DEFAULTS, **kwargs}
     options["priors"] = list(options["priors"])
     if options["init_step"] is None:
-        options["init_step"] = float(options["patch_size"] ** 2)
+        options["init_step"] = 1.8 * options["patch_size"] ** 2
     game_options = {k: v for k, v in options.items() if k != "scale"}
     game = PatchGame(dictionary=dictionary, **game_options)
     model = CSReconstruction(game, mask, name="cs-sc", scale=options["scale"],
@@ -134,6 +143,16 @@ def _cs_sc(mask: torch.Tensor, dictionary=None, **kwargs: Any) -> CSReconstructi
 
 
 MODELS = {"cs-tv": _cs_tv, "cs-sc": _cs_sc}
+
+
+def complete_record(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The recorded options ``kwargs`` of a ``name`` file or run, completed by
+    :data:`RECORD_FALLBACKS` for the options it predates (not by today's defaults).
+
+    >>> complete_record("cs-sc", {"init_l1": 1e-2})["code_init"]
+    'zero'
+    """
+    return {**RECORD_FALLBACKS.get(name, {}), **kwargs}
 
 
 def build_model(name: str, mask: torch.Tensor, **kwargs: Any) -> CSReconstruction:

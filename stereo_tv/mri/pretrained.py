@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from stereo_tv.cli import UserError, atomic_path, load_torch_file
-from stereo_tv.mri.models import CSReconstruction, build_model
+from stereo_tv.mri.models import CSReconstruction, build_model, complete_record
 
 __all__ = ["WEIGHTS_DIR", "FORMAT", "weights_path", "available_weights", "load_pretrained",
            "load_weights", "export_weights"]
@@ -94,7 +94,7 @@ def load_weights(path: str | os.PathLike) -> CSReconstruction:
         raise UserError(f"{path}: not a stereo_tv MRI weights file (no 'format' or 'config')")
     if "operator.mask" not in weights:
         raise UserError(f"{path}: the weights carry no sampling mask ('operator.mask')")
-    model = build_model(name, weights["operator.mask"], **kwargs)
+    model = build_model(name, weights["operator.mask"], **complete_record(name, kwargs))
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:

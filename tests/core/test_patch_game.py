@@ -22,6 +22,18 @@ def _dct(s):
     return torch.kron(c, c).T
 
 
+class EveryOtherColumn:
+    """Keep every other column: a real linear operator with its adjoint."""
+
+    def forward(self, z):
+        return z[..., ::2]
+
+    def adjoint(self, y):
+        out = y.new_zeros(*y.shape[:-1], 2 * y.shape[-1] - 1)
+        out[..., ::2] = y
+        return out
+
+
 def _count(game):
     return sum(p.numel() for p in game.parameters())
 
@@ -94,22 +106,14 @@ def test_bb_step_is_one_for_an_orthonormal_tied_dictionary():
 def test_module_equals_functional_with_an_operator():
     """One ISTA step from Z = 0 on 1/2||A yhat(Z) - x||^2 + lam ||Z||_1, by hand."""
 
-    class Sub:            # keep every other column: a real linear operator
-        def forward(self, z):
-            return z[..., ::2]
-
-        def adjoint(self, y):
-            out = y.new_zeros(*y.shape[:-1], 2 * y.shape[-1] - 1)
-            out[..., ::2] = y
-            return out
-
     x = torch.rand(1, 1, 9, 4, dtype=D64)
     D = torch.randn(9, 6, dtype=D64)
     game = PatchGame.from_dictionary(D, iters=1, init_l1=0.02).double()
-    out, Z = game(x, operator=Sub(), return_codes=True)
+    out, Z = game(x, operator=EveryOtherColumn(), return_codes=True)
     C, Dn, W = game.C, game.D, game.W
     with torch.no_grad():
-        grad0 = -apply_dictionary_adjoint(C, patch_average_adjoint(Sub().adjoint(x), 3))
+        back = EveryOtherColumn().adjoint(x)
+        grad0 = -apply_dictionary_adjoint(C, patch_average_adjoint(back, 3))
         eta = game.log_step[0, 0].exp()
         v = -eta * grad0
         Z_ref = torch.sign(v) * torch.relu(v.abs() - eta * 0.02)
@@ -197,6 +201,43 @@ def test_gradcheck_two_unrolled_iterations(kwargs):
 
     def f(x, *params):
         return torch.func.functional_call(game, dict(zip(names, params)), (x,))
+
+    params = tuple(p.detach().clone().requires_grad_() for p in game.parameters())
+    assert torch.autograd.gradcheck(f, (x, *params))
+
+
+def test_lsq_code_start_reproduces_the_input():
+    """``code_init="lsq"``: ``avg(D Z_0) = x`` for an overcomplete dictionary, so with zero
+    thresholds the data gradient is 0 and every iterate is the input; from zero codes it is not."""
+    rng = np.random.default_rng(1)
+    D = rng.standard_normal((9, 14))
+    x = torch.rand(2, 1, 8, 7, dtype=D64)
+    game = PatchGame.from_dictionary(D, iters=3, init_l1=0.0, code_init="lsq").double()
+    outs = game(x, return_all=True)
+    for out in outs:
+        torch.testing.assert_close(out, x)
+    zero = PatchGame.from_dictionary(D, iters=3, init_l1=0.0).double()
+    assert zero.code_init == "zero" and torch.all(zero(x, return_all=True)[0] == 0)
+    assert "code_init='lsq'" in repr(game)
+
+
+def test_lsq_code_start_bad_arguments():
+    with pytest.raises(ValueError, match="code_init must be one of"):
+        PatchGame(num_atoms=12, patch_size=3, code_init="random")
+    with pytest.raises(ValueError, match=r"code_init='lsq' needs num_atoms >= .* = 9, got 6"):
+        PatchGame(num_atoms=6, patch_size=3, code_init="lsq")
+
+
+def test_gradcheck_lsq_code_start_with_an_operator():
+    """The least-squares codes are differentiable in the dictionary (a linear solve)."""
+    game = PatchGame(num_atoms=10, patch_size=3, iters=2, init_l1=0.02,
+                     code_init="lsq").double()
+    names = [n for n, _ in game.named_parameters()]
+    x = torch.rand(1, 1, 5, 3, dtype=D64, requires_grad=True)
+
+    def f(x, *params):
+        return torch.func.functional_call(game, dict(zip(names, params)), (x,),
+                                          {"operator": EveryOtherColumn()})
 
     params = tuple(p.detach().clone().requires_grad_() for p in game.parameters())
     assert torch.autograd.gradcheck(f, (x, *params))

@@ -152,12 +152,13 @@ def test_resume_keeps_the_runs_game_options(tmp_path, capsys):
     args = ("train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--model", "cs-sc",
             "--patch", "3", "--atoms", "9", "--iters", "2", "--data", str(data), "--rate", "40",
             "--run-dir", str(run_dir), "--log-images-every", "0")
-    assert _main(*args, "--epochs", "1", "--scale", "1", "--init-lambda", "1e-4") == 0
+    assert _main(*args, "--epochs", "1", "--scale", "1", "--init-lambda", "1e-4",
+                 "--code-init", "zero") == 0
     capsys.readouterr()
     assert _main(*args, "--epochs", "2", "--resume") == 0
     assert "keeps its recorded options" in capsys.readouterr().out
     options = load_weights(run_dir / "export" / "cs_sc_40.pt").options
-    assert (options["scale"], options["init_l1"]) == (1.0, 1e-4)
+    assert (options["scale"], options["init_l1"], options["code_init"]) == (1.0, 1e-4, "zero")
     # the mask comes from today's --rate: another one is a one-line error
     other = tuple("30" if a == "40" else a for a in args)
     assert _main(*other, "--epochs", "3", "--resume") == 2

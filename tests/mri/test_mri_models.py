@@ -139,18 +139,52 @@ def test_cs_sc_weights_roundtrip(tmp_path):
 
 
 def test_cs_sc_fully_sampled_converges_towards_image():
-    """ISTA step patch^2 on the padded canvas is stable and approaches the image (l1 = 0)."""
+    """From zero codes, the ISTA step 1.8 patch^2 on the padded canvas is stable and approaches
+    the image (l1 = 0)."""
     from stereo_tv.mri.dictionary import overcomplete_dct
 
     img = _phantom(20, 18).double()
-    model = build_model("cs-sc", torch.ones(20, 18, dtype=torch.bool), patch_size=3,
-                        num_atoms=9, iters=12, init_l1=0.0,
-                        dictionary=overcomplete_dct(3, 9)).double()
+    kw = dict(patch_size=3, num_atoms=9, init_l1=0.0, dictionary=overcomplete_dct(3, 9),
+              code_init="zero")
+    model = build_model("cs-sc", torch.ones(20, 18, dtype=torch.bool), iters=12, **kw).double()
     x = model.operator(img)
     with torch.no_grad():
-        first = build_model("cs-sc", torch.ones(20, 18, dtype=torch.bool), patch_size=3,
-                            num_atoms=9, iters=1, init_l1=0.0,
-                            dictionary=overcomplete_dct(3, 9)).double()(x)
+        first = build_model("cs-sc", torch.ones(20, 18, dtype=torch.bool), iters=1,
+                            **kw).double()(x)
         last = model(x)
     err_first, err_last = (first - img).norm(), (last - img).norm()
     assert err_last < 0.5 * err_first and torch.isfinite(last).all()
+
+
+def test_cs_sc_starts_from_the_zero_filled_image():
+    """Default ``code_init="lsq"``: the codes reproduce ``A^T x`` on the canvas, a fixed point
+    of the data term (``A A^T x = x``), so with zero thresholds the output is the zero-filled
+    image, at any sampling rate; from zero codes (the old start) 3 steps are far from it."""
+    from stereo_tv.mri.dictionary import overcomplete_dct
+
+    img = _phantom(20, 18).double()
+    mask = radial_mask(20, 18, 0.3)
+    kw = dict(patch_size=3, num_atoms=16, iters=3, init_l1=0.0, dictionary=overcomplete_dct(3, 16))
+    model = build_model("cs-sc", mask, **kw).double()
+    assert model.options["code_init"] == "lsq"
+    x = model.operator.measure(img)
+    zf = zero_filled(x, model.operator.mask)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), zf)
+        zero = build_model("cs-sc", mask, code_init="zero", **kw).double()(x)
+    assert (zero - zf).norm() > 0.05 * zf.norm()
+
+
+def test_cs_sc_record_without_code_init_rebuilds_zero_codes(tmp_path):
+    """A file written before ``code_init`` existed loads with the zero-code start it was
+    trained with, not with today's default."""
+    from stereo_tv.mri import export_weights, load_weights
+
+    model = build_model("cs-sc", radial_mask(12, 12, 0.5), patch_size=3, num_atoms=10, iters=2,
+                        code_init="zero")
+    old = {k: v for k, v in model.options.items() if k != "code_init"}
+    back = load_weights(export_weights(model, tmp_path / "cs_sc_50.pt", rate=50, kwargs=old))
+    assert back.game.code_init == "zero"
+    x = model.operator.measure(torch.rand(1, 1, 12, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), model(x))
