@@ -89,7 +89,6 @@ def normalize_dictionary(D: torch.Tensor) -> torch.Tensor:
     return D / torch.linalg.matrix_norm(D, ord=2)
 
 
-
 def least_squares_codes(D: torch.Tensor, P: torch.Tensor, ridge: float = 1e-9) -> torch.Tensor:
     """Minimum-norm codes ``D^T (D D^T)^{-1} p_j`` of patch maps ``P`` ``(B, q, Hc, Wc)``.
 
