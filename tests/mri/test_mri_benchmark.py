@@ -55,3 +55,23 @@ def test_conditioning_benchmark_prints_both_settings(capsys):
 def test_conditioning_benchmark_missing_data_is_a_one_line_error(tmp_path, capsys):
     assert run_main(COND, "--data", str(tmp_path / "nope.npy")) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+START = BENCH.with_name("cs_sc_start.py")
+
+
+@pytest.mark.slow
+def test_start_benchmark_lsq_codes_beat_zero_codes(capsys):
+    data = shared_path("data", "mri", "ChestTrain", "chest_train_float32.npy")
+    assert run_main(START, "--data", str(data), "--val", "1") == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| zero") or line.startswith("| lsq")]
+    psnr = {(r[0][2:], r[1]): float(r[2]) for r in rows}
+    assert list(psnr) == [("zero", "1 patch^2"), ("zero", "1.8 patch^2"), ("lsq", "1 patch^2"),
+                          ("lsq", "1.8 patch^2")]
+    assert psnr[("lsq", "1.8 patch^2")] > psnr[("zero", "1 patch^2")] + 1.0
+
+
+def test_start_benchmark_missing_data_is_a_one_line_error(tmp_path, capsys):
+    assert run_main(START, "--data", str(tmp_path / "nope.npy")) == 2
+    assert capsys.readouterr().err.count("\n") == 1
