@@ -59,7 +59,8 @@ CS_TV_DEFAULTS: dict[str, Any] = {
 # epochs). The codes start at the least-squares codes of the zero-filled image (code_init
 # "lsq", session 9: avg(D Z_0) = A^T x, the paper's z_0 = A^T x). Untrained, DCT dictionary, 20%,
 # 3 validation images (zero-filled 27.72 dB): zero codes and step patch^2 (before) 27.27 dB,
-# under zero-filling after 24 steps; lsq codes 28.80 dB with step patch^2, 29.29 with 1.8 patch^2.
+# under zero-filling after 24 steps; lsq codes 28.80 dB with step patch^2, 29.29 with 1.8 patch^2
+# (zero codes with 1.8 patch^2: 29.34, so the step gives the gain; benchmarks/cs_sc_start.py).
 CS_SC_DEFAULTS: dict[str, Any] = {
     "iters": 24, "patch_size": 9, "num_atoms": 256, "priors": ["l1"], "method": "gd",
     "untied": True, "init_step": None, "init_l1": 1e-2, "scale": 100.0, "code_init": "lsq",
