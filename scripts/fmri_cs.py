@@ -290,8 +290,11 @@ def train(args: argparse.Namespace) -> int:
     extra = {}
     if args.model == "cs-sc" and not args.resume:
         extra["dictionary"] = initial_dictionary(args, [train_set.images[i] for i in train_idx])
-    model = build_model(args.model, mask, **(resumed_model_kwargs(args) or model_kwargs(args)),
-                        **extra)
+    try:          # game options that do not fit together (e.g. --atoms vs the dictionary)
+        model = build_model(args.model, mask,
+                            **(resumed_model_kwargs(args) or model_kwargs(args)), **extra)
+    except ValueError as exc:
+        raise UserError(f"--model {args.model}: {exc}") from None
     args.model_kwargs = model.options        # resolved, defaults included
     if args.init_from and not args.resume:
         source = load_weights(args.init_from)

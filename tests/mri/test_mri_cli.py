@@ -143,6 +143,21 @@ def test_cs_sc_smoke_training(tmp_path):
     assert (run_dir / "export" / "cs_sc_40.pt").is_file()
 
 
+def test_game_options_that_do_not_fit_are_a_one_line_error(tmp_path, capsys):
+    """Fewer atoms than patch pixels cannot start from least-squares codes: one line, exit 2,
+    no run directory."""
+    import numpy as np
+
+    data = _phantoms(tmp_path / "data", n=4, size=(14, 12))
+    np.save(tmp_path / "d.npy", np.random.default_rng(0).standard_normal((9, 4)))
+    run_dir = tmp_path / "run"
+    argv = ("train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--model", "cs-sc",
+            "--patch", "3", "--atoms", "4", "--dictionary", str(tmp_path / "d.npy"),
+            "--data", str(data), "--rate", "40", "--run-dir", str(run_dir))
+    _in_process_error(capsys, argv, "needs num_atoms >= channels * patch_size^2 = 9")
+    assert not run_dir.exists()
+
+
 def test_resume_keeps_the_runs_game_options(tmp_path, capsys):
     """A resumed run rebuilds the game it was trained with, not today's defaults or flags."""
     from stereo_tv.mri import load_weights
