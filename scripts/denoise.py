@@ -91,6 +91,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--nl-distance", choices=("squared", "norm"), default=None,
                    help="non-local pixel models: softmax of the squared patch distance (the "
                         "default) or of its norm (the paper's text)")
+    p.add_argument("--nl-k", type=int, default=None,
+                   help="non-local pixel models: neighbours per pixel (default 16; the search "
+                        "window's size squared minus one makes the graph dense)")
+    p.add_argument("--nl-window", type=int, default=None,
+                   help="non-local pixel models: odd side of the search window (default 11)")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
@@ -110,17 +115,26 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 #: build overrides taken from the command line (and recorded in runs and weight files)
-_OVERRIDES = ("iters", "nl_distance")
+_OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window")
+#: the overrides that only the non-local pixel models take
+_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window")
 
 
 def _overrides(args) -> dict:
     """Build overrides set in ``args`` (a namespace or a run's recorded config dict)."""
     get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
     over = {k: get(k) for k in _OVERRIDES if get(k)}
-    if over.get("nl_distance") and not PIXEL_MODELS.get(get("model"), {}).get(
-            "prior", "").startswith("nl"):
-        raise UserError(f"--nl-distance is for the non-local pixel models (nltv*, nllap*), "
+    nl_given = [k for k in _NL_OVERRIDES if k in over]
+    if nl_given and not PIXEL_MODELS.get(get("model"), {}).get("prior", "").startswith("nl"):
+        flag = "--" + nl_given[0].replace("_", "-")
+        raise UserError(f"{flag} is for the non-local pixel models (nltv*, nllap*), "
                         f"not '{get('model')}'")
+    window = over.get("nl_window") or PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0)
+    if "nl_window" in over and (window < 3 or window % 2 != 1):
+        raise UserError(f"--nl-window must be odd and >= 3, got {window}")
+    if "nl_k" in over and not 1 <= over["nl_k"] <= window * window - 1:
+        raise UserError(f"--nl-k must be in 1..{window * window - 1} (the other pixels of the "
+                        f"{window}x{window} window), got {over['nl_k']}")
     return over
 
 

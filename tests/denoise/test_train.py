@@ -131,3 +131,32 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
                "--run-dir", str(tmp_path / "run2"), "--nl-distance", "norm")
     assert_user_error(res, "--nl-distance", "'tv-asym-eg'")
     assert not (tmp_path / "run2").exists()
+
+
+def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
+    """``--nl-k`` / ``--nl-window`` set the non-local graph; the export rebuilds it, a resume
+    with other values and values that do not fit are one-line errors with no run directory."""
+    train, val = _fake_data(tmp_path)
+    run_dir, out = tmp_path / "run", tmp_path / "w.pt"
+    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
+             "--val", str(val), "--epochs", "1")
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
+               "--nl-k", "8", "--nl-window", "3", "--export", str(out))
+    assert res.returncode == 0, res.stderr
+    model, meta = load_weights(out)
+    assert meta["config"] == {"iters": 4, "nl_k": 8, "nl_window": 3}
+    assert (model.nl_k, model.nl_window) == (8, 3)
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
+               "--resume", "--nl-k", "8")
+    assert_user_error(res, "--resume", "--nl-window 3 (now None)")
+    for flags, needle in ((("--nl-window", "4"), "--nl-window must be odd"),
+                          (("--nl-k", "9", "--nl-window", "3"), "--nl-k must be in 1..8"),
+                          (("--nl-k", "200"), "--nl-k must be in 1..120")):
+        bad = tmp_path / "bad"
+        res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke,
+                   "--run-dir", str(bad), *flags)
+        assert_user_error(res, needle)
+        assert not bad.exists()
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
+               "--run-dir", str(tmp_path / "run2"), "--nl-k", "8")
+    assert_user_error(res, "--nl-k", "'tv-asym-eg'")
