@@ -24,6 +24,11 @@
 #                       sigma 15/25/50, from the shipped files (kappa converted); one stage
 #                       of S1 + S2 seconds at 3e-3, halved every 3 epochs (session 7's sigma 5
 #                       CPU run: +0.1 dB over the same training with the squared distance).
+#               nldense nltv-eg and nltv-eg-kappas on a dense 5x5 graph (--nl-k 24 --nl-window 5:
+#                       every other pixel of the window, no top-k) at sigma 5/15/50, from the
+#                       shipped files (each keeps its distance form: norm for nltv-eg, squared
+#                       for the kappas files); the S1 / S2 stages of
+#                       `tv` (session 10's sigma 25 CPU runs: proxy +0.27 dB for nltv-eg).
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 set -u
 S1=${1:?stage-1 seconds}; S2=${2:?stage-2 seconds}; SC=${3:?patch-job seconds}
@@ -55,12 +60,14 @@ pixel() {  # pixel ARGS...: the pixel-model training flags
   den "$@" --relative-lr --loss psnr --crop 180 --batch-size 16 --epochs 1000
 }
 
-pixel_job() {  # pixel_job MODEL CONFIG SIGMA INIT
-  local m=$1 cfg=$2 s=$3 init=$4 n=$1_$3
+pixel_job() {  # pixel_job NAME MODEL CONFIG SIGMA INIT [ARGS...]: two stages (runs NAME_SIGMA
+  # and NAME_SIGMA_s2), ARGS passed to both
+  local m=$2 cfg=$3 s=$4 init=$5 n=$1_$4
+  shift 5
   pixel "$n" "$S1" --model "$m" --sigma "$s" --config "$cfg" --lr 1e-2 --lr-schedule constant \
-    --init-from "$init"
+    --init-from "$init" "$@"
   pixel "${n}_s2" "$S2" --model "$m" --sigma "$s" --config "$cfg" --lr 3e-3 --lr-every 3 \
-    --lr-gamma 0.5 --init-from "$R/$n.pt"
+    --lr-gamma 0.5 --init-from "$R/$n.pt" "$@"
 }
 
 sc_job() {  # sc_job SIGMA ARGS...: the paper's SC (configs/denoise/paper-patch.yaml)
@@ -70,16 +77,20 @@ sc_job() {  # sc_job SIGMA ARGS...: the paper's SC (configs/denoise/paper-patch.
 }
 
 for s in 5 15 25 50; do
-  want tv && pixel_job tv-asym-eg configs/denoise/cpu-tv-fast.yaml "$s" \
+  want tv && pixel_job tv-asym-eg tv-asym-eg configs/denoise/cpu-tv-fast.yaml "$s" \
     "$W/tv-asym-eg_sigma$s.pt" &
   # sigma 25 is the only nltv-eg file trained with the v2 recipe: every sigma starts there
-  want nltv && pixel_job nltv-eg configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg_sigma25.pt" &
+  want nltv && pixel_job nltv-eg nltv-eg configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg_sigma25.pt" &
   want kappas && pixel "nltv-eg-kappas_$s" $((S1 + S2)) --model nltv-eg-kappas --sigma "$s" \
     --config configs/denoise/cpu-nltv.yaml --lr 3e-3 --lr-every 3 --lr-gamma 0.5 \
     --init-from "$W/nltv-eg-kappas_sigma$s.pt" &
   [ "$s" != 5 ] && want nlnorm && pixel "nltv-eg-norm_$s" $((S1 + S2)) --model nltv-eg \
     --sigma "$s" --nl-distance norm --config configs/denoise/cpu-nltv.yaml --lr 3e-3 \
     --lr-every 3 --lr-gamma 0.5 --init-from "$W/nltv-eg_sigma$s.pt" &
+  [ "$s" != 25 ] && want nldense && pixel_job nltv-eg-dense nltv-eg configs/denoise/cpu-nltv.yaml \
+    "$s" "$W/nltv-eg_sigma$s.pt" --nl-k 24 --nl-window 5 --nl-distance norm &
+  [ "$s" != 25 ] && want nldense && pixel_job nltv-eg-kappas-dense nltv-eg-kappas \
+    configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg-kappas_sigma$s.pt" --nl-k 24 --nl-window 5 &
 done
 for rate in 20 30 40 50; do
   want cs-sc || continue
