@@ -123,13 +123,15 @@ _NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window")
 def _overrides(args) -> dict:
     """Build overrides set in ``args`` (a namespace or a run's recorded config dict)."""
     get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
-    over = {k: get(k) for k in _OVERRIDES if get(k)}
+    over = {k: get(k) for k in _OVERRIDES if get(k) is not None}
+    if "iters" in over and over["iters"] < 1:
+        raise UserError(f"--iters must be >= 1, got {over['iters']}")
     nl_given = [k for k in _NL_OVERRIDES if k in over]
     if nl_given and not PIXEL_MODELS.get(get("model"), {}).get("prior", "").startswith("nl"):
         flag = "--" + nl_given[0].replace("_", "-")
         raise UserError(f"{flag} is for the non-local pixel models (nltv*, nllap*), "
                         f"not '{get('model')}'")
-    window = over.get("nl_window") or PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0)
+    window = over.get("nl_window", PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0))
     if "nl_window" in over and (window < 3 or window % 2 != 1):
         raise UserError(f"--nl-window must be odd and >= 3, got {window}")
     if "nl_k" in over and not 1 <= over["nl_k"] <= window * window - 1:

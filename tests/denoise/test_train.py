@@ -151,7 +151,10 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     assert_user_error(res, "--resume", "--nl-window 3 (now None)")
     for flags, needle in ((("--nl-window", "4"), "--nl-window must be odd"),
                           (("--nl-k", "9", "--nl-window", "3"), "--nl-k must be in 1..8"),
-                          (("--nl-k", "200"), "--nl-k must be in 1..120")):
+                          (("--nl-k", "200"), "--nl-k must be in 1..120"),
+                          (("--nl-k", "0"), "--nl-k must be in 1..120"),
+                          (("--nl-window", "0"), "--nl-window must be odd"),
+                          (("--iters", "0"), "--iters must be >= 1")):
         bad = tmp_path / "bad"
         res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke,
                    "--run-dir", str(bad), *flags)
