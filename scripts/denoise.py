@@ -140,6 +140,21 @@ def _overrides(args) -> dict:
     return over
 
 
+#: graph settings a non-local pixel model started by --init-from takes from the file
+_GRAPH_KEYS = ("nl_k", "nl_window")
+
+
+def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
+    """``--init-from`` a non-local pixel game: the flags of ``_GRAPH_KEYS`` not given take the
+    file's values, so training continues on the graph the weights were trained on (and the run
+    records them for export and resume)."""
+    if not PIXEL_MODELS.get(args.model, {}).get("prior", "").startswith("nl"):
+        return
+    for key in _GRAPH_KEYS:
+        if getattr(args, key) is None and key in blob.get("config", {}):
+            setattr(args, key, blob["config"][key])
+
+
 def _need(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         if getattr(args, name) is None:
@@ -177,6 +192,8 @@ def train(args: argparse.Namespace) -> int:
         check_resumed(*resumed, {k: getattr(args, k)
                                  for k in ("model", "sigma", *_OVERRIDES)})
     seed_everything(args.seed)
+    if args.resume is None and args.init_from:
+        _inherit_graph(args, read_weights(args.init_from))
     overrides = _overrides(args)
     init_info = {}
     if model_family(args.model) == "patch" and args.resume is None and not args.init_from:

@@ -11,7 +11,8 @@
 #             so running the same batch again continues every run.
 #     JOBS    job groups (default "tv nltv cs-sc sc25", session 3's batch):
 #               tv      tv-asym-eg at sigma 5/15/25/50, from the shipped files;
-#               nltv    nltv-eg at sigma 5/15/25/50, from the shipped sigma-25 file;
+#               nltv    nltv-eg at sigma 5/15/25/50, from the shipped sigma-25 file, on its
+#                       dense 5x5 graph (--nl-k 24 --nl-window 5);
 #               kappas  nltv-eg-kappas at sigma 5/15/25/50, from the shipped files;
 #               cs-sc   CS sparse coding at 20/30/40/50 %;
 #               sc25    denoising sc at sigma 25 (dictionary learned on Train400);
@@ -20,15 +21,13 @@
 #                       6e-4 it stalled at 36.5 dB; the sigma-15 file starts at 37.0);
 #               scplus  sc-var, sc-tv, sc-tv-var at sigma 25, from the shipped sc file (the
 #                       added terms start at 0), lr 2e-4;
-#               nlnorm  nltv-eg with the paper's unsquared distance (--nl-distance norm) at
-#                       sigma 15/25/50, from the shipped files (kappa converted); one stage
-#                       of S1 + S2 seconds at 3e-3, halved every 3 epochs (session 7's sigma 5
-#                       CPU run: +0.1 dB over the same training with the squared distance).
-#               nldense nltv-eg and nltv-eg-kappas on a dense 5x5 graph (--nl-k 24 --nl-window 5:
-#                       every other pixel of the window, no top-k) at sigma 5/15/50, from the
-#                       shipped files (each keeps its distance form: norm for nltv-eg, squared
-#                       for the kappas files); the S1 / S2 stages of
-#                       `tv` (session 10's sigma 25 CPU runs: proxy +0.27 dB for nltv-eg).
+#               nldense nltv-eg-kappas on a dense 5x5 graph (--nl-k 24 --nl-window 5: every
+#                       other pixel of the window, no top-k) at sigma 15/25/50, from the shipped
+#                       files; the S1 / S2 stages of `tv` (session 10 on the CPU: the dense graph
+#                       gained 0.05-0.27 dB on the Train400 proxy for nltv-eg at sigma 15-50 and
+#                       ships there, lost at sigma 5; kappas at 25 had one short stage only).
+#                       (Session 7-9's `nlnorm` group, nltv-eg with the unsquared distance, is
+#                       gone: the sigma 15/50 files have it, and at 25 it gained nothing.)
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 set -u
 S1=${1:?stage-1 seconds}; S2=${2:?stage-2 seconds}; SC=${3:?patch-job seconds}
@@ -79,17 +78,13 @@ sc_job() {  # sc_job SIGMA ARGS...: the paper's SC (configs/denoise/paper-patch.
 for s in 5 15 25 50; do
   want tv && pixel_job tv-asym-eg tv-asym-eg configs/denoise/cpu-tv-fast.yaml "$s" \
     "$W/tv-asym-eg_sigma$s.pt" &
-  # sigma 25 is the only nltv-eg file trained with the v2 recipe: every sigma starts there
-  want nltv && pixel_job nltv-eg nltv-eg configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg_sigma25.pt" &
+  # every sigma starts from the sigma-25 file (session 3: the only one trained with the v2 recipe)
+  want nltv && pixel_job nltv-eg nltv-eg configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg_sigma25.pt" \
+    --nl-k 24 --nl-window 5 &
   want kappas && pixel "nltv-eg-kappas_$s" $((S1 + S2)) --model nltv-eg-kappas --sigma "$s" \
     --config configs/denoise/cpu-nltv.yaml --lr 3e-3 --lr-every 3 --lr-gamma 0.5 \
     --init-from "$W/nltv-eg-kappas_sigma$s.pt" &
-  [ "$s" != 5 ] && want nlnorm && pixel "nltv-eg-norm_$s" $((S1 + S2)) --model nltv-eg \
-    --sigma "$s" --nl-distance norm --config configs/denoise/cpu-nltv.yaml --lr 3e-3 \
-    --lr-every 3 --lr-gamma 0.5 --init-from "$W/nltv-eg_sigma$s.pt" &
-  [ "$s" != 25 ] && want nldense && pixel_job nltv-eg-dense nltv-eg configs/denoise/cpu-nltv.yaml \
-    "$s" "$W/nltv-eg_sigma$s.pt" --nl-k 24 --nl-window 5 --nl-distance norm &
-  [ "$s" != 25 ] && want nldense && pixel_job nltv-eg-kappas-dense nltv-eg-kappas \
+  [ "$s" != 5 ] && want nldense && pixel_job nltv-eg-kappas-dense nltv-eg-kappas \
     configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg-kappas_sigma$s.pt" --nl-k 24 --nl-window 5 &
 done
 for rate in 20 30 40 50; do

@@ -135,7 +135,8 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
 
 def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     """``--nl-k`` / ``--nl-window`` set the non-local graph; the export rebuilds it, a resume
-    with other values and values that do not fit are one-line errors with no run directory."""
+    with other values and values that do not fit are one-line errors with no run directory, and
+    ``--init-from`` a file keeps the graph settings not given on the command line."""
     train, val = _fake_data(tmp_path)
     run_dir, out = tmp_path / "run", tmp_path / "w.pt"
     smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
@@ -149,6 +150,13 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--resume", "--nl-k", "8")
     assert_user_error(res, "--resume", "--nl-window 3 (now None)")
+    # --init-from that file without the flags continues on its graph, and records it
+    warm = tmp_path / "warm.pt"
+    res = _cli("train", "--model", "nltv-eg-kappas", "--sigma", "25", *smoke,
+               "--run-dir", str(tmp_path / "warm"), "--init-from", str(out), "--nl-k", "5",
+               "--export", str(warm))
+    assert res.returncode == 0, res.stderr
+    assert load_weights(warm)[1]["config"] == {"iters": 4, "nl_k": 5, "nl_window": 3}
     for flags, needle in ((("--nl-window", "4"), "--nl-window must be odd"),
                           (("--nl-k", "9", "--nl-window", "3"), "--nl-k must be in 1..8"),
                           (("--nl-k", "200"), "--nl-k must be in 1..120"),
