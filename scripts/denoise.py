@@ -120,6 +120,11 @@ _OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window")
 _NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window")
 
 
+def _is_nonlocal(model: str | None) -> bool:
+    """Whether ``model`` is a non-local pixel game (nltv*, nllap*)."""
+    return PIXEL_MODELS.get(model, {}).get("prior", "").startswith("nl")
+
+
 def _overrides(args) -> dict:
     """Build overrides set in ``args`` (a namespace or a run's recorded config dict)."""
     get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
@@ -127,7 +132,7 @@ def _overrides(args) -> dict:
     if "iters" in over and over["iters"] < 1:
         raise UserError(f"--iters must be >= 1, got {over['iters']}")
     nl_given = [k for k in _NL_OVERRIDES if k in over]
-    if nl_given and not PIXEL_MODELS.get(get("model"), {}).get("prior", "").startswith("nl"):
+    if nl_given and not _is_nonlocal(get("model")):
         flag = "--" + nl_given[0].replace("_", "-")
         raise UserError(f"{flag} is for the non-local pixel models (nltv*, nllap*), "
                         f"not '{get('model')}'")
@@ -148,7 +153,7 @@ def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
     """``--init-from`` a non-local pixel game: the flags of ``_GRAPH_KEYS`` not given take the
     file's values, so training continues on the graph the weights were trained on (and the run
     records them for export and resume)."""
-    if not PIXEL_MODELS.get(args.model, {}).get("prior", "").startswith("nl"):
+    if not _is_nonlocal(args.model):
         return
     for key in _GRAPH_KEYS:
         if getattr(args, key) is None and key in blob.get("config", {}):
