@@ -197,8 +197,10 @@ def train(args: argparse.Namespace) -> int:
         check_resumed(*resumed, {k: getattr(args, k)
                                  for k in ("model", "sigma", *_OVERRIDES)})
     seed_everything(args.seed)
+    source = None                            # (model, blob) of --init-from, read once
     if args.resume is None and args.init_from:
-        _inherit_graph(args, read_weights(args.init_from))
+        source = load_weights(args.init_from)
+        _inherit_graph(args, source[1])
     overrides = _overrides(args)
     init_info = {}
     if model_family(args.model) == "patch" and args.resume is None and not args.init_from:
@@ -213,8 +215,8 @@ def train(args: argparse.Namespace) -> int:
     model = build_model(args.model, args.sigma, **overrides)
     train_set = TrainCrops(args.data, args.sigma, crop=args.crop,
                            crops_per_image=args.crops_per_image, limit=args.train_limit)
-    if args.resume is None and args.init_from:
-        src, blob = load_weights(args.init_from)
+    if source is not None:
+        src, blob = source
         try:
             init_info.update(rescale_to_sigma(model, src, blob["sigma"], args.sigma))
         except RuntimeError:
