@@ -14,13 +14,15 @@
 #               nltv    nltv-eg at sigma 5/15/25/50, from the shipped sigma-25 file, on its
 #                       dense 5x5 graph (--nl-k 24 --nl-window 5);
 #               kappas  nltv-eg-kappas at sigma 5/15/25/50, from the shipped files;
-#               cs-sc   CS sparse coding at 20/30/40/50 %;
+#               cs-sc   CS sparse coding at 20/30/40/50 %: a run in RUNS resumes, else it
+#                       continues the shipped file at lr 3e-4 (session 11 trained them from
+#                       scratch for 20 epochs at 6e-4, halved at 20; still rising);
 #               sc25    denoising sc at sigma 25 (dictionary learned on Train400);
 #               sc      denoising sc at sigma 15/50 from the shipped sigma-25 file, and at
 #                       sigma 5 from the sigma-15 file at lr 1e-4 (session 6: from sigma 25 at
 #                       6e-4 it stalled at 36.5 dB; the sigma-15 file starts at 37.0);
 #               scplus  sc-var, sc-tv, sc-tv-var at sigma 25, from the shipped sc file (the
-#                       added terms start at 0), lr 2e-4;
+#                       added terms start at 0), lr 2e-4 (session 11: 25-44 epochs, shipped);
 #               nldense nltv-eg-kappas on a dense 5x5 graph (--nl-k 24 --nl-window 5: every
 #                       other pixel of the window, no top-k) at sigma 15/25/50, from the shipped
 #                       files; the S1 / S2 stages of `tv` (session 10 on the CPU: the dense graph
@@ -87,12 +89,16 @@ for s in 5 15 25 50; do
   [ "$s" != 5 ] && want nldense && pixel_job nltv-eg-kappas-dense nltv-eg-kappas \
     configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg-kappas_sigma$s.pt" --nl-k 24 --nl-window 5 &
 done
+cs_sc_start() {  # cs_sc_start RATE: resume the run, else continue from the shipped file
+  if [ -f "$R/cs_sc_$1/checkpoints/last.pt" ]; then echo --resume
+  else echo --init-from stereo_tv/weights/mri/cs_sc_$1.pt --lr 3e-4; fi
+}
 for rate in 20 30 40 50; do
   want cs-sc || continue
   # shellcheck disable=SC2046
   ( timeout -k 60 -s TERM "$SC" python scripts/fmri_cs.py train --device "$DEV" --workers 0 \
       --config configs/mri/cs_sc.yaml --model cs-sc --rate "$rate" --lr-every 20 --lr-gamma 0.5 \
-      --run-dir "$R/cs_sc_$rate" $(resume "cs_sc_$rate") "${EXTRA[@]}" \
+      --run-dir "$R/cs_sc_$rate" $(cs_sc_start "$rate") "${EXTRA[@]}" \
       >> "$R/cs_sc_$rate.log" 2>&1
     python scripts/fmri_cs.py export --run-dir "$R/cs_sc_$rate" --out "$R/cs_sc_$rate.pt" \
       >> "$R/cs_sc_$rate.log" 2>&1 ) &

@@ -27,10 +27,22 @@ def test_extra_weights_scored_like_the_shipped_ones(tmp_path, capsys):
     rows = json.loads(out.read_text())
     by_method = {(r["method"], r.get("weights")): r for r in rows}
     assert set(by_method) == {("zero-filled", None), ("tv", None), ("cs-tv", None),
-                              ("cs-tv", str(shipped))}
+                              ("cs-sc", None), ("cs-tv", str(shipped))}
     assert by_method[("cs-tv", str(shipped))]["psnr"] == by_method[("cs-tv", None)]["psnr"]
-    assert by_method[("cs-tv", None)]["psnr"] > by_method[("zero-filled", None)]["psnr"]
-    assert "(no shipped weights)" in capsys.readouterr().out  # cs-sc
+    for learned in ("cs-tv", "cs-sc"):
+        assert by_method[(learned, None)]["psnr"] > by_method[("zero-filled", None)]["psnr"]
+    assert "(no shipped weights)" not in capsys.readouterr().out
+
+
+def test_rate_without_shipped_weights_is_said_not_skipped(tmp_path, capsys):
+    data = shared_path("data", "mri", "ChestTrain", "chest_train_float32.npy")
+    out = tmp_path / "rows.json"
+    assert _bench("--data", str(data), "--rates", "10", "--limit", "1", "--tv-lams", "1e-3",
+                  "--tv-iters", "5", "--tune-count", "1", "--json", str(out)) == 0
+    assert {r["method"] for r in json.loads(out.read_text())} == {"zero-filled", "tv"}
+    said = [line.split()[1] for line in capsys.readouterr().out.splitlines()
+            if line.endswith("(no shipped weights)")]
+    assert said == ["cs-tv", "cs-sc"]
 
 
 def test_missing_weights_file_is_a_one_line_error(tmp_path):
