@@ -23,6 +23,9 @@
 #                       6e-4 it stalled at 36.5 dB; the sigma-15 file starts at 37.0);
 #               scplus  sc-var, sc-tv, sc-tv-var at sigma 25, from the shipped sc file (the
 #                       added terms start at 0), lr 2e-4 (session 11: 25-44 epochs, shipped);
+#               sclow   sc at sigma 15/25/50, continued from the shipped files at lr 2e-4 (the
+#                       scplus recipe: session 11's ablation put most of sc-var / sc-tv's gain
+#                       over sc on that training, not on the added terms; this is the control);
 #               nldense nltv-eg-kappas on a dense 5x5 graph (--nl-k 24 --nl-window 5: every
 #                       other pixel of the window, no top-k) at sigma 15/25/50, from the shipped
 #                       files; the S1 / S2 stages of `tv` (session 10 on the CPU: the dense graph
@@ -108,6 +111,11 @@ for s in 15 50; do
   want sc && sc_job "$s" --init-from "$W/sc_sigma25.pt" &
 done
 want sc && sc_job 5 --init-from "$W/sc_sigma15.pt" --lr 1e-4 &
+for s in 15 25 50; do
+  want sclow && den "sclow_$s" "$SC" --model sc --sigma "$s" \
+    --config configs/denoise/paper-patch.yaml --lr 2e-4 --lr-every 20 --lr-gamma 0.5 \
+    --init-from "$W/sc_sigma$s.pt" &
+done
 for m in sc-var sc-tv sc-tv-var; do
   want scplus && den "${m}_25" "$SC" --model "$m" --sigma 25 \
     --config configs/denoise/paper-patch.yaml --lr 2e-4 --lr-every 20 --lr-gamma 0.5 \
