@@ -34,6 +34,9 @@
 #                       (Session 7-9's `nlnorm` group, nltv-eg with the unsquared distance, is
 #                       gone: the sigma 15/50 files have it, and at 25 it gained nothing.)
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
+#   On a lent machine that gets only the repository (session 11): copy denoise/{Train400,Set12}
+#   and mri/{ChestTrain,masks,masks_mat} (38 MB) into a git-excluded shared/ in the repo, carry
+#   it, set STEREO_TV_SHARED=$PWD/shared, and split the tarred RUNS into files under 16 MiB.
 set -u
 S1=${1:?stage-1 seconds}; S2=${2:?stage-2 seconds}; SC=${3:?patch-job seconds}
 R=${4:-runs/gpu}
