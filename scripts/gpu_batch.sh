@@ -77,10 +77,15 @@ pixel_job() {  # pixel_job NAME MODEL CONFIG SIGMA INIT [ARGS...]: two stages (r
     --lr-gamma 0.5 --init-from "$R/$n.pt" "$@"
 }
 
-sc_job() {  # sc_job SIGMA ARGS...: the paper's SC (configs/denoise/paper-patch.yaml)
-  local s=$1; shift
-  den "sc_$s" "$SC" --model sc --sigma "$s" --config configs/denoise/paper-patch.yaml \
+patch_job() {  # patch_job RUN MODEL SIGMA ARGS...: a patch model by the paper's recipe
+  # (configs/denoise/paper-patch.yaml), learning rate lowered every 20 epochs
+  local run=$1 m=$2 s=$3; shift 3
+  den "$run" "$SC" --model "$m" --sigma "$s" --config configs/denoise/paper-patch.yaml \
     --lr-every 20 "$@"
+}
+
+sc_job() {  # sc_job SIGMA ARGS...: the paper's SC
+  patch_job "sc_$1" sc "$@"
 }
 
 for s in 5 15 25 50; do
@@ -96,8 +101,7 @@ for s in 5 15 25 50; do
     configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg-kappas_sigma$s.pt" --nl-k 24 --nl-window 5 &
 done
 cs_sc_start() {  # cs_sc_start RATE: resume the run, else continue from the shipped file
-  if [ -f "$R/cs_sc_$1/checkpoints/last.pt" ]; then echo --resume
-  else echo --init-from stereo_tv/weights/mri/cs_sc_$1.pt --lr 3e-4; fi
+  resume "cs_sc_$1" || echo --init-from "stereo_tv/weights/mri/cs_sc_$1.pt" --lr 3e-4
 }
 for rate in 20 30 40 50; do
   want cs-sc || continue
@@ -115,13 +119,11 @@ for s in 15 50; do
 done
 want sc && sc_job 5 --init-from "$W/sc_sigma15.pt" --lr 1e-4 &
 for s in 15 25 50; do
-  want sclow && den "sclow_$s" "$SC" --model sc --sigma "$s" \
-    --config configs/denoise/paper-patch.yaml --lr 2e-4 --lr-every 20 --lr-gamma 0.5 \
+  want sclow && patch_job "sclow_$s" sc "$s" --lr 2e-4 --lr-gamma 0.5 \
     --init-from "$W/sc_sigma$s.pt" &
 done
 for m in sc-var sc-tv sc-tv-var; do
-  want scplus && den "${m}_25" "$SC" --model "$m" --sigma 25 \
-    --config configs/denoise/paper-patch.yaml --lr 2e-4 --lr-every 20 --lr-gamma 0.5 \
+  want scplus && patch_job "${m}_25" "$m" 25 --lr 2e-4 --lr-gamma 0.5 \
     --init-from "$W/sc_sigma25.pt" &
 done
 wait
