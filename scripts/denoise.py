@@ -145,7 +145,8 @@ def _overrides(args) -> dict:
     return over
 
 
-#: graph settings a non-local pixel model started by --init-from takes from the file
+#: graph settings a non-local pixel model started by --init-from takes from the file (not
+#: nl_distance: a file with the other distance is converted, see ``convert_nl_distance``)
 _GRAPH_KEYS = ("nl_k", "nl_window")
 
 
