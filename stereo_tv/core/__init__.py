@@ -15,7 +15,13 @@ Modules (one concept each):
     patch_game      ``PatchGame``
 """
 
-from .code_priors import nl_group_grad, nl_group_potential, variance_grad, weighted_l1_prox
+from .code_priors import (
+    nl_group_grad,
+    nl_group_potential,
+    variance_grad,
+    variance_own_share,
+    weighted_l1_prox,
+)
 from .data_terms import (
     apply_dictionary,
     apply_dictionary_adjoint,
@@ -87,7 +93,7 @@ __all__ = [
     # priors
     "penalty_grad", "penalty_value", "guide_edge_weights", "grid_game_grad", "grid_potential",
     "nonlocal_game_grad", "nonlocal_potential", "weighted_l1_prox", "nl_group_grad",
-    "nl_group_potential", "variance_grad",
+    "nl_group_potential", "variance_grad", "variance_own_share",
     # patches and data terms
     "extract_patches", "extract_patches_adjoint", "patch_coverage", "patch_average",
     "patch_average_adjoint", "pixel_data_grad", "operator_data_grad", "apply_dictionary",

@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .code_priors import nl_group_grad, variance_grad, weighted_l1_prox
+from .code_priors import nl_group_grad, variance_grad, variance_own_share, weighted_l1_prox
 from .data_terms import (
     apply_dictionary,
     apply_dictionary_adjoint,
@@ -317,6 +317,8 @@ class PatchGame(nn.Module):
         # code-sized tensor costs page faults that took as long as the arithmetic.
         inplace = not torch.is_grad_enabled()
         scratch: dict[str, torch.Tensor] = {}    # the prox's clamp buffer (inference)
+        own = (variance_own_share(cov, s, self.channels)
+               if self.variance_weight is not None else None)
 
         def data_grad(Z: torch.Tensor) -> torch.Tensor:
             if operator is None:
@@ -336,7 +338,8 @@ class PatchGame(nn.Module):
                 g = grid_game_grad(Z, self.tv_weights(t, half), self.offsets, "l1",
                                    self.log_tv_alpha[t, half].exp(), out=g)
             if self.variance_weight is not None:
-                g = g + self.variance_weight[t, half] * variance_grad(Z, W, s, (hp, wp), cov)
+                g = variance_grad(Z, W, s, (hp, wp), cov, own=own,
+                                  scale=self.variance_weight[t, half], out=g)
             return g
 
         def prox(V: torch.Tensor, eta: torch.Tensor, t: int) -> torch.Tensor:

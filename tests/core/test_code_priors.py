@@ -6,11 +6,12 @@ from stereo_tv.core.code_priors import (
     nl_group_grad,
     nl_group_potential,
     variance_grad,
+    variance_own_share,
     weighted_l1_prox,
 )
 from stereo_tv.core.data_terms import apply_dictionary
 from stereo_tv.core.nonlocal_graph import nonlocal_graph
-from stereo_tv.core.patches import extract_patches, patch_average
+from stereo_tv.core.patches import extract_patches, patch_average, patch_coverage
 
 D64 = torch.float64
 
@@ -85,3 +86,21 @@ def test_variance_gradient_is_the_own_partial_derivative():
     Zg = Z.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda z, w: variance_grad(z, w, s, size),
                                     (Zg, W.clone().requires_grad_()))
+
+
+def test_variance_gradient_in_place_path_matches_autograd_path():
+    """Without autograd, ``out`` / ``scale`` / ``own`` give ``out + scale * grad`` in place (the
+    patch game's inference path), the same values as the autograd path."""
+    s, size = 3, (9, 8)
+    W = torch.randn(18, 5, dtype=D64)                          # 2 channels
+    Z = torch.randn(2, 5, 7, 6, dtype=D64)
+    ref = variance_grad(Z, W, s, size)
+    base = torch.randn_like(ref)
+    mu = torch.tensor(0.3, dtype=D64)
+    with torch.no_grad():
+        out = base.clone()
+        own = variance_own_share(patch_coverage(size, s, Z), s, 2)
+        res = variance_grad(Z, W, s, size, own=own, scale=mu, out=out)
+    assert res is out
+    torch.testing.assert_close(res, base + mu * ref)
+    torch.testing.assert_close(variance_grad(Z, W, s, size, scale=mu, out=base), base + mu * ref)
