@@ -96,6 +96,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "window's size squared minus one makes the graph dense)")
     p.add_argument("--nl-window", type=int, default=None,
                    help="non-local pixel models: odd side of the search window (default 11)")
+    p.add_argument("--nl-self", action=argparse.BooleanOptionalAction, default=None,
+                   help="non-local pixel models: count the pixel itself in the softmax of its "
+                        "neighbours' weights, so they sum to less than 1 where it stands out "
+                        "(default off; --init-from keeps the file's choice)")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
@@ -115,9 +119,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 #: build overrides taken from the command line (and recorded in runs and weight files)
-_OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window")
+_OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window", "nl_self")
 #: the overrides that only the non-local pixel models take
-_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window")
+_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self")
 
 
 def _is_nonlocal(model: str | None) -> bool:
@@ -147,7 +151,7 @@ def _overrides(args) -> dict:
 
 #: graph settings a non-local pixel model started by --init-from takes from the file (not
 #: nl_distance: a file with the other distance is converted, see ``convert_nl_distance``)
-_GRAPH_KEYS = ("nl_k", "nl_window")
+_GRAPH_KEYS = ("nl_k", "nl_window", "nl_self")
 
 
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:

@@ -99,6 +99,11 @@ class PixelGame(nn.Module):
         nl_distance: ``"squared"`` (softmax of ``||diag(kappa) (P_j z - P_k z)||^2``) or
             ``"norm"`` (of its square root, the paper's text); see
             :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`.
+        nl_self: count the pixel itself (distance 0) in the softmax normalisation, ``j in N_j``:
+            the ``a_jk`` then sum to less than 1 where ``j`` is unlike its neighbours, so edges
+            and textures are smoothed less (``self_in_softmax`` of
+            :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`). Default False (every
+            pixel's weights sum to 1).
         init_step: initial ``eta`` (> 0); default ``1 / L`` for the initial weights, with
             ``L = 1 + c * sum_o |a_o|`` (grid) or ``1 + c * lambda`` (non-local) and
             ``c = 2 alpha`` (TV) or ``4`` (Laplacian), the paper's ``eta_0 <= 1 / L`` (Sec. 3.3).
@@ -128,6 +133,7 @@ class PixelGame(nn.Module):
         nl_update_every: int = 12,
         several_kappa: bool = False,
         nl_distance: str = "squared",
+        nl_self: bool = False,
         init_step: float | None = None,
         init_alpha: float = 10.0,
         init_weight: float | None = None,
@@ -153,7 +159,7 @@ class PixelGame(nn.Module):
         self.nl_k, self.nl_window, self.nl_patch = nl_k, nl_window, nl_patch
         self.nl_update_every, self.several_kappa = nl_update_every, several_kappa
         _check_choice("nl_distance", nl_distance, DISTANCES)
-        self.nl_distance = nl_distance
+        self.nl_distance, self.nl_self = nl_distance, bool(nl_self)
         self.checkpoint = checkpoint
         self.offsets = grid_offsets(connectivity)
         halves = SOLVERS[method]
@@ -213,7 +219,7 @@ class PixelGame(nn.Module):
         ``t // nl_update_every``)."""
         g = t // self.nl_update_every if self.several_kappa else 0
         return nonlocal_graph(z, self.kappa[g], self.nl_k, self.nl_window, self.nl_patch, "same",
-                              distance=self.nl_distance)
+                              distance=self.nl_distance, self_in_softmax=self.nl_self)
 
     def edge_factors(self, guide: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
         """Edge-aware factors of the guide (None when not ``guided``)."""
@@ -357,5 +363,5 @@ class PixelGame(nn.Module):
         else:
             s += (f", nl_k={self.nl_k}, nl_window={self.nl_window}, nl_patch={self.nl_patch}, "
                   f"nl_update_every={self.nl_update_every}, several_kappa={self.several_kappa}, "
-                  f"nl_distance={self.nl_distance!r}")
+                  f"nl_distance={self.nl_distance!r}, nl_self={self.nl_self}")
         return s + f", params={n}"

@@ -195,6 +195,7 @@ CONFIGS = [
     dict(prior="nllaplacian", method="extragrad", nl_update_every=2),
     dict(prior="tv", method="extragrad", checkpoint=True),
     dict(prior="nltv", method="extragrad", checkpoint=True, nl_update_every=2),
+    dict(prior="nltv", method="extragrad", nl_self=True, nl_update_every=2),
 ]
 
 
@@ -216,11 +217,12 @@ def test_every_parameter_gets_a_finite_gradient(kwargs):
         assert p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("prior", ["tv", "nltv"])
+@pytest.mark.parametrize("prior,nl_self", [("tv", False), ("nltv", False), ("nltv", True)])
 @pytest.mark.parametrize("method", ["gd", "extragrad"])
-def test_gradcheck_two_unrolled_iterations(prior, method):
+def test_gradcheck_two_unrolled_iterations(prior, nl_self, method):
+    kw = dict(nl_self=nl_self) if nl_self else {}
     game = PixelGame(prior, iters=2, method=method, nl_update_every=1, nl_k=3, nl_window=3,
-                     nl_patch=3, init_weight=0.3, init_alpha=3.0).double()
+                     nl_patch=3, init_weight=0.3, init_alpha=3.0, **kw).double()
     names = [n for n, _ in game.named_parameters()]
     x = torch.rand(1, 1, 5, 4, dtype=D64, requires_grad=True)
 
