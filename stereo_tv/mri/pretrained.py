@@ -83,7 +83,12 @@ def load_weights(path: str | os.PathLike) -> CSReconstruction:
     state = load_torch_file(path, "weights file")
     if not isinstance(state, dict):
         raise UserError(f"{path}: not a stereo_tv MRI weights file")
-    if state.get("format") == FORMAT:
+    fmt = state.get("format")
+    if isinstance(fmt, str) and fmt != FORMAT:
+        kind = fmt.split("/")[0].removeprefix("stereo_tv.")
+        raise UserError(f"{path}: a {kind} weights file ({fmt}, model "
+                        f"'{state.get('model', '?')}'), not an MRI one ({FORMAT})")
+    if fmt == FORMAT:
         name, kwargs, weights, rate = (state["model"], dict(state["kwargs"]),
                                        state["state_dict"], state.get("rate"))
         meta = dict(state.get("meta") or {})

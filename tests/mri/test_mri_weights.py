@@ -44,6 +44,16 @@ def test_bad_file(tmp_path):
         load_weights(tmp_path / "x.pt")
 
 
+def test_a_denoising_file_is_named_as_such(tmp_path):
+    from stereo_tv.denoising import build_model as build_denoiser
+    from stereo_tv.denoising._weights import save_weights
+    path = tmp_path / "tv.pt"
+    save_weights(path, build_denoiser("tv-asym-eg", 25.0, iters=2), "tv-asym-eg", 25.0)
+    with pytest.raises(UserError, match=r"a denoise weights file \(stereo_tv.denoise/1, model "
+                                        r"'tv-asym-eg'\), not an MRI one"):
+        load_weights(path)
+
+
 def test_weights_dir_has_split_file():
     assert (WEIGHTS_DIR / "chest_split.json").is_file()
 
