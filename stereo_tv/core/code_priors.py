@@ -141,9 +141,11 @@ def variance_grad(Z: torch.Tensor, W: torch.Tensor, patch: int, size: tuple[int,
         g = apply_dictionary_adjoint(W, resid)
         return g if out is None else out + g
     resid = R.sub_(extract_patches(yhat, patch)).mul_(own)
-    resid.mul_(2.0 if scale is None else 2.0 * scale)
-    g = apply_dictionary_adjoint(W, resid)
-    return g if out is None else out.add_(g)
+    alpha = 2.0 if scale is None else 2.0 * float(scale)
+    if out is None or not out.is_contiguous():
+        g = apply_dictionary_adjoint(W, resid, alpha=alpha)
+        return g if out is None else out.add_(g)
+    return apply_dictionary_adjoint(W, resid, out=out, alpha=alpha)
 
 
 def variance_own_share(coverage: torch.Tensor, patch: int, channels: int = 1) -> torch.Tensor:

