@@ -310,7 +310,7 @@ def nonlocal_graph(
     mode: str = "same",
     include_self: bool = False,
     distance: str = "squared",
-    self_in_softmax: bool = False,
+    self_distance: torch.Tensor | float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Neighbours and softmax weights of the non-local graph of ``y``.
 
@@ -324,15 +324,16 @@ def nonlocal_graph(
         distance: ``"squared"`` softmax weights of ``d_jk`` as above, or ``"norm"`` of its
             square root ``||diag(kappa) (P_j y - P_k y)||_2`` (the paper's text). The
             neighbours are the same (``topk`` does not change under the square root).
-        self_in_softmax: normalise over the ``k`` neighbours and the position itself (distance
-            0), ``a_jk = exp(-d_jk) / (1 + sum_l exp(-d_jl))``, but return only the ``k``
+        self_distance: None, or normalise over the ``k`` neighbours and the position itself
+            at this distance ``d_jj`` (0 for its own patch; a scalar, differentiable),
+            ``a_jk = exp(-d_jk) / (exp(-d_jj) + sum_l exp(-d_jl))``, but return only the ``k``
             others. Their weights then sum to less than 1, the less the more the position
             stands out from its neighbourhood (an edge or a texture keeps its own value). The
             pixel games' NLTV with ``j`` in ``N_j``: its own term ``a_jj |z_j - z_j|`` is 0.
 
     Returns:
         ``nbr`` ``(B, k[+1], Hg, Wg)`` int64 and weights ``a`` of the same shape, summing to 1
-        over dim 1 (0 for missing neighbours; less than 1 with ``self_in_softmax``); ``a`` is
+        over dim 1 (0 for missing neighbours; less than 1 with ``self_distance``); ``a`` is
         differentiable in ``y`` and ``kappa``.
     """
     if window % 2 != 1 or window < 1 or patch < 1:
@@ -355,12 +356,12 @@ def nonlocal_graph(
         # eps keeps the square root's gradient finite where two patches are equal (there the
         # squared distance's own gradient is 0 as well)
         d = torch.sqrt(d.clamp_min(0.0) + NORM_EPS)
-    if include_self and self_in_softmax:
-        raise ValueError("include_self and self_in_softmax are exclusive: the first returns "
+    if include_self and self_distance is not None:
+        raise ValueError("include_self and self_distance are exclusive: the first returns "
                          "the position itself as a neighbour, the second only its weight's share")
-    if self_in_softmax:
-        zero = torch.zeros_like(d[:, :1])
-        a = softmax_weights(torch.cat([zero, d], dim=1),
+    if self_distance is not None:
+        own = torch.zeros_like(d[:, :1]) + self_distance
+        a = softmax_weights(torch.cat([own, d], dim=1),
                             torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1))
         return nbr, a[:, 1:]
     if include_self:

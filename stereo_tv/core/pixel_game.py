@@ -25,6 +25,7 @@ Parameter counts (8-connectivity, K = 24; ``iters * halves * (weights + step [+ 
     Laplacian asym GD 216, EG 432 (no alpha; paper 240 / 480)
     NLTV EG, patch 9: 144 + 81 = 225, several kappa 306 (paper 226 / 307)
     NLTV EG, default patch 5: 144 + 25 = 169
+    nl_self: one more, the self distance: 226 / 307, GD 154, the paper's counts
 
 Step-size condition: ``h`` is ``max_j w_j``-smooth (1 for an operator with ``||A^T A|| <= 1``)
 and the smoothed prior ``2 alpha sum_o |a_o|``-smooth (``4 sum_o |a_o|`` for the Laplacian), so
@@ -99,11 +100,13 @@ class PixelGame(nn.Module):
         nl_distance: ``"squared"`` (softmax of ``||diag(kappa) (P_j z - P_k z)||^2``) or
             ``"norm"`` (of its square root, the paper's text); see
             :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`.
-        nl_self: count the pixel itself (distance 0) in the softmax normalisation, ``j in N_j``:
-            the ``a_jk`` then sum to less than 1 where ``j`` is unlike its neighbours, so edges
-            and textures are smoothed less (``self_in_softmax`` of
-            :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`). Default False (every
+        nl_self: count the pixel itself in the softmax normalisation, ``j in N_j``, at a learned
+            distance ``self_dist`` (one scalar, initially ``init_self_dist``; 0 is its own
+            patch's distance): the ``a_jk`` then sum to less than 1 where ``j`` is
+            unlike its neighbours, so edges and textures are smoothed less (``self_distance``
+            of :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`). Default False (every
             pixel's weights sum to 1).
+        init_self_dist: initial ``self_dist`` (``nl_self``).
         init_step: initial ``eta`` (> 0); default ``1 / L`` for the initial weights, with
             ``L = 1 + c * sum_o |a_o|`` (grid) or ``1 + c * lambda`` (non-local) and
             ``c = 2 alpha`` (TV) or ``4`` (Laplacian), the paper's ``eta_0 <= 1 / L`` (Sec. 3.3).
@@ -134,6 +137,7 @@ class PixelGame(nn.Module):
         several_kappa: bool = False,
         nl_distance: str = "squared",
         nl_self: bool = False,
+        init_self_dist: float = 0.0,
         init_step: float | None = None,
         init_alpha: float = 10.0,
         init_weight: float | None = None,
@@ -152,6 +156,8 @@ class PixelGame(nn.Module):
             raise ValueError(f"init_step and init_alpha must be > 0, got {init_step}, {init_alpha}")
         self.prior, self.method, self.iters = prior, method, iters
         self.graph, self.penalty = PIXEL_PRIORS[prior]
+        if nl_self and self.graph != "nonlocal":
+            raise ValueError(f"nl_self=True needs a non-local prior, got {prior!r}")
         if guided and self.graph != "grid":
             raise ValueError(f"guided=True needs a grid prior ('tv' or 'laplacian'), got {prior!r}")
         self.symmetric, self.connectivity, self.channels = symmetric, connectivity, channels
@@ -189,6 +195,10 @@ class PixelGame(nn.Module):
             self.kappa = nn.Parameter(torch.full((n_kappa, q), float(init_kappa)))
         else:
             self.register_parameter("kappa", None)
+        if self.graph == "nonlocal" and self.nl_self:
+            self.self_dist = nn.Parameter(torch.full((1,), float(init_self_dist)))
+        else:
+            self.register_parameter("self_dist", None)
         if guided:
             self.guide_channels = guide_channels
             self.guide_kappa = nn.Parameter(torch.full((guide_channels,), float(init_guide_kappa)))
@@ -219,7 +229,8 @@ class PixelGame(nn.Module):
         ``t // nl_update_every``)."""
         g = t // self.nl_update_every if self.several_kappa else 0
         return nonlocal_graph(z, self.kappa[g], self.nl_k, self.nl_window, self.nl_patch, "same",
-                              distance=self.nl_distance, self_in_softmax=self.nl_self)
+                              distance=self.nl_distance,
+                              self_distance=None if self.self_dist is None else self.self_dist[0])
 
     def edge_factors(self, guide: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
         """Edge-aware factors of the guide (None when not ``guided``)."""

@@ -175,8 +175,12 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
 # Moreau alphas and the patch-distance kappa inversely.
 _STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
 _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
-# patch-game priors that a source without them can start at strength 0 (rescale_to_sigma)
-_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight")
+# patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
+# the pixel games' self distance (nl_self), started far enough that the game is the source's
+# within a few percent (the pixel's share exp(-3) / (exp(-3) + sum_k exp(-d_jk))) and yet
+# receives a gradient
+_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", "self_dist")
+SELF_DIST_FROM_NO_SELF = 3.0
 
 
 @torch.no_grad()
@@ -192,7 +196,10 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     its ``kappa``, so the two compute the same function until training separates them.
     Likewise a patch game can start one with more priors (``sc`` -> ``sc-var``, ``sc-tv``,
     ``sc-tv-var``; ``nlgroup`` -> ``nlgroup-var`` ...): the added terms start at strength 0
-    (their Moreau ``alpha`` at the game's initial value), so the game starts as ``src``.
+    (their Moreau ``alpha`` at the game's initial value), so the game starts as ``src``. A
+    non-local pixel game without ``nl_self`` can start one with it: the pixel itself enters
+    its softmax at distance :data:`SELF_DIST_FROM_NO_SELF`, close to the source's function;
+    the other way the self distance is dropped (the pixel leaves its softmax).
     Raises ``RuntimeError`` when the parameters do not fit (another model).
     """
     state = dict(src.state_dict())
@@ -200,6 +207,10 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     if (kappa is not None and target is not None and kappa.shape[0] == 1 < target.shape[0]
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
+    dropped = []
+    if "self_dist" in state and getattr(game, "self_dist", None) is None:    # nl_self turned off
+        del state["self_dist"]
+        dropped = ["self_dist"]
     added = [n for n, _ in game.named_parameters() if n not in state]
     if added and not set(added) <= set(_ADDABLE):
         raise RuntimeError(f"parameters missing from the source: {', '.join(added)}")
@@ -212,6 +223,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     for name in added:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
+        elif name == "self_dist":
+            params[name].fill_(SELF_DIST_FROM_NO_SELF)
 
     def apply(m: float) -> None:
         for name, value in state.items():
@@ -229,6 +242,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
     if added:
         info["added_at_zero"] = added
+    if dropped:
+        info["dropped"] = dropped
     if images:
         pairs = _noisy_pairs(images, sigma, crop)
         best = info["psnr_start"] = _score(game, pairs)

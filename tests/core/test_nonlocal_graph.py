@@ -107,38 +107,41 @@ def test_include_self_puts_the_position_first():
 
 
 @pytest.mark.parametrize("distance", ["squared", "norm"])
-def test_self_in_softmax_keeps_the_own_share_out(distance):
-    """``self_in_softmax``: the ``include_self`` weights without the position's own column,
-    ``exp(-d_jk) / (1 + sum_l exp(-d_jl))``; they sum to less than 1, least where the position
-    is unlike its neighbours; float64 gradcheck."""
+def test_self_distance_keeps_the_own_share_out(distance):
+    """``self_distance``: at 0 the ``include_self`` weights without the position's own column;
+    at ``s``, ``exp(-d_jk) / (exp(-s) + sum_l exp(-d_jl))``; they sum to less than 1; float64
+    gradcheck in the image, kappa and ``s``."""
     y = torch.rand(1, 1, 7, 6, dtype=torch.float64, requires_grad=True)
     kappa = (torch.rand(9, dtype=torch.float64) + 0.5).requires_grad_()
-    nbr, a = nonlocal_graph(y, kappa, 4, 5, 3, distance=distance, self_in_softmax=True)
+    nbr, a = nonlocal_graph(y, kappa, 4, 5, 3, distance=distance, self_distance=0.0)
     nbr_s, a_s = nonlocal_graph(y, kappa, 4, 5, 3, distance=distance, include_self=True)
     assert torch.equal(nbr, nbr_s[:, 1:])
     torch.testing.assert_close(a, a_s[:, 1:])
     nbr_p, valid = knn_search(y, kappa, 4, 5, 3)
     d = patch_distance(y, kappa, nbr_p, 3)
     d = d.sqrt() if distance == "norm" else d
-    torch.testing.assert_close(a, torch.exp(-d) / (1 + torch.exp(-d).sum(1, keepdim=True)))
+    s = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    a = nonlocal_graph(y, kappa, 4, 5, 3, distance=distance, self_distance=s)[1]
+    e = torch.exp(-d)
+    torch.testing.assert_close(a, e / (torch.exp(-s) + e.sum(1, keepdim=True)))
     assert (a.sum(1) < 1).all()
 
-    def weights(yy, kk):
-        return nonlocal_graph(yy, kk, 4, 5, 3, distance=distance, self_in_softmax=True)[1]
+    def weights(yy, kk, ss):
+        return nonlocal_graph(yy, kk, 4, 5, 3, distance=distance, self_distance=ss)[1]
 
-    assert torch.autograd.gradcheck(weights, (y, kappa))
+    assert torch.autograd.gradcheck(weights, (y, kappa, s))
 
 
-def test_self_in_softmax_smooths_an_outlier_less():
+def test_self_distance_smooths_an_outlier_less():
     """A pixel unlike every neighbour keeps most of its own share; in a flat region the share
     is spread evenly over the k + 1 (equal distances)."""
     y = torch.zeros(1, 1, 9, 9)
     y[0, 0, 4, 4] = 1.0
-    _, a = nonlocal_graph(y, torch.full((9,), 3.0), 8, 3, 3, self_in_softmax=True)
+    _, a = nonlocal_graph(y, torch.full((9,), 3.0), 8, 3, 3, self_distance=0.0)
     assert float(a[0, :, 4, 4].sum()) < 1e-3
     torch.testing.assert_close(a[0, :, 1, 1], torch.full((8,), 1 / 9))
     with pytest.raises(ValueError, match="exclusive"):
-        nonlocal_graph(y, torch.ones(9), 8, 3, 3, include_self=True, self_in_softmax=True)
+        nonlocal_graph(y, torch.ones(9), 8, 3, 3, include_self=True, self_distance=0.0)
 
 
 def test_gather_and_diff_adjoints():

@@ -25,6 +25,9 @@ def _count(game):
     (dict(prior="nltv", method="extragrad", nl_patch=9), 225),     # paper 226
     (dict(prior="nltv", method="extragrad", nl_patch=9, several_kappa=True), 306),  # paper 307
     (dict(prior="nltv", method="gd", nl_patch=9), 153),            # paper 154
+    (dict(prior="nltv", method="extragrad", nl_patch=9, nl_self=True), 226),
+    (dict(prior="nltv", method="extragrad", nl_patch=9, several_kappa=True, nl_self=True), 307),
+    (dict(prior="nltv", method="gd", nl_patch=9, nl_self=True), 154),
     (dict(prior="tv", connectivity=4, guided=True), 24 * 2 * 6 + 3),
 ])
 def test_parameter_counts(kwargs, expected):

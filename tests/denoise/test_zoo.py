@@ -225,3 +225,26 @@ def test_convert_nl_distance_matches_the_weights_and_round_trips():
     rescale_to_sigma(back, dst, 25.0, 25.0)
     convert_nl_distance(back, "norm", images, names, 25.0)
     torch.testing.assert_close(back.kappa, src.kappa)
+
+
+def test_no_self_weights_start_an_nl_self_game():
+    """``nl_self`` from a file without it: the pixel enters its softmax far away
+    (``SELF_DIST_FROM_NO_SELF``), so the game is close to the source, and the self distance
+    gets a gradient."""
+    from stereo_tv.denoising._init import SELF_DIST_FROM_NO_SELF
+    kw = dict(iters=4, nl_patch=3, nl_window=5, nl_k=8)
+    src = build_model("nltv-eg-kappas", 25.0, **kw)
+    dst = build_model("nltv-eg-kappas", 25.0, nl_self=True, **kw)
+    info = rescale_to_sigma(dst, src, 25.0, 25.0)
+    assert info["added_at_zero"] == ["self_dist"]
+    assert float(dst.self_dist) == SELF_DIST_FROM_NO_SELF
+    torch.manual_seed(0)
+    x, clean = torch.rand(1, 1, 12, 11), torch.rand(1, 1, 12, 11)
+    far = (dst(x) - src(x)).abs().max()
+    with torch.no_grad():
+        dst.self_dist.fill_(0.0)
+        near = (dst(x) - src(x)).abs().max()
+        dst.self_dist.fill_(SELF_DIST_FROM_NO_SELF)
+    assert far < 0.25 * near
+    (dst(x) - clean).square().sum().backward()
+    assert dst.self_dist.grad.abs().sum() > 0
