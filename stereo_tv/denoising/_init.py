@@ -240,8 +240,10 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     m0 = m = sigma / sigma_src
     apply(m)
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
-    if added:
-        info["added_at_zero"] = added
+    if [n for n in added if n != "self_dist"]:
+        info["added_at_zero"] = [n for n in added if n != "self_dist"]
+    if "self_dist" in added:
+        info["self_dist_start"] = SELF_DIST_FROM_NO_SELF
     if dropped:
         info["dropped"] = dropped
     if images:

@@ -236,7 +236,7 @@ def test_no_self_weights_start_an_nl_self_game():
     src = build_model("nltv-eg-kappas", 25.0, **kw)
     dst = build_model("nltv-eg-kappas", 25.0, nl_self=True, **kw)
     info = rescale_to_sigma(dst, src, 25.0, 25.0)
-    assert info["added_at_zero"] == ["self_dist"]
+    assert info["self_dist_start"] == SELF_DIST_FROM_NO_SELF and "added_at_zero" not in info
     assert float(dst.self_dist) == SELF_DIST_FROM_NO_SELF
     torch.manual_seed(0)
     x, clean = torch.rand(1, 1, 12, 11), torch.rand(1, 1, 12, 11)
