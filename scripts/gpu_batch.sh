@@ -33,6 +33,10 @@
 #                       ships there, lost at sigma 5; kappas at 25 had one short stage only).
 #                       (Session 7-9's `nlnorm` group, nltv-eg with the unsquared distance, is
 #                       gone: the sigma 15/50 files have it, and at 25 it gained nothing.)
+#               nlself  nltv-eg and nltv-eg-kappas with --nl-self (the pixel in its own softmax
+#                       at a learned distance) at sigma 5/15/25/50, from the shipped files of
+#                       each sigma; the S1 / S2 stages of `tv` (session 12 on the CPU, sigma 25:
+#                       the Train400 proxy gained 0.07-0.13 dB in the first 6-19 epochs).
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 #   On a lent machine that gets only the repository (session 11): copy denoise/{Train400,Set12}
 #   and mri/{ChestTrain,masks,masks_mat} (38 MB) into a git-excluded shared/ in the repo, carry
@@ -99,6 +103,10 @@ for s in 5 15 25 50; do
     --init-from "$W/nltv-eg-kappas_sigma$s.pt" &
   [ "$s" != 5 ] && want nldense && pixel_job nltv-eg-kappas-dense nltv-eg-kappas \
     configs/denoise/cpu-nltv.yaml "$s" "$W/nltv-eg-kappas_sigma$s.pt" --nl-k 24 --nl-window 5 &
+  for m in nltv-eg nltv-eg-kappas; do
+    want nlself && pixel_job "$m-self" "$m" configs/denoise/cpu-nltv.yaml "$s" \
+      "$W/${m}_sigma$s.pt" --nl-self &
+  done
 done
 cs_sc_start() {  # cs_sc_start RATE: resume the run, else continue from the shipped file
   resume "cs_sc_$1" || echo --init-from "stereo_tv/weights/mri/cs_sc_$1.pt" --lr 3e-4
