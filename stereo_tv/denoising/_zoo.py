@@ -21,18 +21,19 @@ tv-chambolle, bm3d     untrained classical baselines (scikit-image / bm3d)
 
 Pixel models use 24 iterations and 8-connectivity. Symmetric grid models share one weight for
 all directions (3 quantities per iteration: the paper's 72 / 144 parameters); asymmetric ones
-learn 8 (240 / 480). The non-local ones compare 9x9 patches (kappa has 81 entries: 226 / 307
-parameters with extra-gradient, as in Table A4), keep the 16 most similar pixels inside an 11x11
-search window (the paper gives neither for the pixel models; on 8 Train400 64x64 crops at
-sigma 25 the tuned initialization scored 28.68 dB with the core defaults k=9 / window 15,
-28.82 with k=9 / window 11 and 28.93 with k=16 / window 11, and window 11 is 1.8x faster),
-and rebuild their graph every 12 iterations
-(App. B, Table A2: correlation update frequency 1/12). Their softmax weights use the squared
-kappa-weighted patch distance; ``nl_distance="norm"`` (``denoise.py train --nl-distance norm``,
-recorded in the weight file) uses its square root, the paper's text, for the same parameters.
-The initial solver quantities depend on ``sigma``
-(:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes them on
-training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
+learn 8 (240 / 480). The non-local ones compare 9x9 patches (kappa has 81 entries: 225 / 306
+parameters with extra-gradient, one fewer than Table A4's 226 / 307; see ``nl_self``), keep the
+16 most similar pixels inside an 11x11 search window (the paper gives neither for the pixel
+models; on 8 Train400 64x64 crops at sigma 25 the tuned initialization scored 28.68 dB with the
+core defaults k=9 / window 15, 28.82 with k=9 / window 11 and 28.93 with k=16 / window 11, and
+window 11 is 1.8x faster), and rebuild their graph every 12 iterations (App. B, Table A2:
+correlation update frequency 1/12). Their softmax weights use the squared kappa-weighted patch
+distance; ``nl_distance="norm"`` (``denoise.py train --nl-distance norm``, recorded in the
+weight file) uses its square root, the paper's text, for the same parameters. ``nl_self=True``
+(``--nl-self``) counts the pixel itself in its softmax, at a learned distance: one more
+parameter, which gives the paper's 226 / 307 exactly. The initial solver quantities depend on
+``sigma`` (:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes
+them on training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
 """
 
 from __future__ import annotations
