@@ -142,9 +142,6 @@ def variance_grad(Z: torch.Tensor, W: torch.Tensor, patch: int, size: tuple[int,
         return g if out is None else out + g
     resid = R.sub_(extract_patches(yhat, patch)).mul_(own)
     alpha = 2.0 if scale is None else 2.0 * float(scale)
-    if out is None or not out.is_contiguous() or not out.dtype == resid.dtype == W.dtype:
-        g = apply_dictionary_adjoint(W, resid, alpha=alpha)
-        return g if out is None else out.add_(g)
     return apply_dictionary_adjoint(W, resid, out=out, alpha=alpha)
 
 

@@ -220,11 +220,12 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
                            f"{', '.join(loaded.unexpected_keys)}")
 
     params = dict(game.named_parameters())
-    for name in added:
+    at_zero = [n for n in added if n != "self_dist"]     # terms added at strength 0
+    for name in at_zero:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
-        elif name == "self_dist":
-            params[name].fill_(SELF_DIST_FROM_NO_SELF)
+    if "self_dist" in added:
+        params["self_dist"].fill_(SELF_DIST_FROM_NO_SELF)
 
     def apply(m: float) -> None:
         for name, value in state.items():
@@ -240,8 +241,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     m0 = m = sigma / sigma_src
     apply(m)
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
-    if [n for n in added if n != "self_dist"]:
-        info["added_at_zero"] = [n for n in added if n != "self_dist"]
+    if at_zero:
+        info["added_at_zero"] = at_zero
     if "self_dist" in added:
         info["self_dist_start"] = SELF_DIST_FROM_NO_SELF
     if dropped:

@@ -64,6 +64,10 @@ def test_dictionary_adjoint_accumulates_in_place():
     torch.testing.assert_close(out, base - 0.5 * apply_dictionary_adjoint(D, R))
     torch.testing.assert_close(apply_dictionary_adjoint(D, R, alpha=3.0),
                                3.0 * apply_dictionary_adjoint(D, R))
+    strided = base.clone().transpose(2, 3).contiguous().transpose(2, 3)   # not contiguous
+    res = apply_dictionary_adjoint(D, R, out=strided, alpha=-0.5)
+    assert res is strided
+    torch.testing.assert_close(strided, base - 0.5 * apply_dictionary_adjoint(D, R))
 
 
 def test_data_gradients_are_gradients():
