@@ -92,6 +92,21 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] =
         raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") from None
 
 
+def foreign_format(blob: Any, expected: str, path: str | os.PathLike, what: str) -> str | None:
+    """The one-line message for a stereo_tv file of another kind (its ``"format"`` a string other
+    than ``expected``, e.g. a denoising weight file given to the MRI tools), else None.
+
+    >>> foreign_format({"format": "stereo_tv.a/1", "model": "m"}, "stereo_tv.b/1", "w", "a b one")
+    "w: a a weights file (stereo_tv.a/1, model 'm'), not a b one (stereo_tv.b/1)"
+    """
+    fmt = blob.get("format") if isinstance(blob, dict) else None
+    if not isinstance(fmt, str) or fmt == expected:
+        return None
+    kind = fmt.split("/")[0].removeprefix("stereo_tv.")
+    model = f", model '{blob['model']}'" if "model" in blob else ""
+    return f"{path}: a {kind} weights file ({fmt}{model}), not {what} ({expected})"
+
+
 def pick_device(name: str | None = "auto") -> torch.device:
     """The ``torch.device`` for a ``--device`` option: ``auto`` / ``None``, ``cpu``, ``cuda``
     or ``cuda:N``. ``auto`` takes CUDA when torch sees a GPU; asking for CUDA without one is a

@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stereo_tv.cli import UserError, atomic_path, load_torch_file
+from stereo_tv.cli import UserError, atomic_path, foreign_format, load_torch_file
 from stereo_tv.core import SOLVERS, PixelGame
 
 __all__ = ["TVRefine", "RefinedStereo", "disparity_scale", "confidence_weight",
@@ -348,6 +348,8 @@ def read_head(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """The dict of a head file, by shipped name or path (``map_location="cpu"``)."""
     path = _resolve_head(name_or_path)
     data = load_torch_file(path, "head file")
+    if (foreign := foreign_format(data, HEAD_FORMAT, path, "a TV head file")) is not None:
+        raise UserError(foreign)
     if not isinstance(data, dict) or data.get("format") != HEAD_FORMAT:
         raise UserError(f"{path} is not a TV head file (format {HEAD_FORMAT!r})")
     return data

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stereo_tv.cli import UserError, atomic_path, load_torch_file
+from stereo_tv.cli import UserError, atomic_path, foreign_format, load_torch_file
 from stereo_tv.denoising._metrics import psnr
 from stereo_tv.denoising._noise import add_noise
 
@@ -125,6 +125,8 @@ def read_weights(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
     blob = load_torch_file(path, "weights file", WeightsError)
+    if (foreign := foreign_format(blob, FORMAT, path, "a denoising one")) is not None:
+        raise WeightsError(foreign)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise WeightsError(f"corrupt weights file {path}: not a {FORMAT} weight file")
     for key in ("model", "sigma", "state_dict"):

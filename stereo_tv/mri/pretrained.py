@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from stereo_tv.cli import UserError, atomic_path, load_torch_file
+from stereo_tv.cli import UserError, atomic_path, foreign_format, load_torch_file
 from stereo_tv.mri.models import CSReconstruction, build_model, complete_record
 
 __all__ = ["WEIGHTS_DIR", "FORMAT", "weights_path", "available_weights", "load_pretrained",
@@ -83,12 +83,9 @@ def load_weights(path: str | os.PathLike) -> CSReconstruction:
     state = load_torch_file(path, "weights file")
     if not isinstance(state, dict):
         raise UserError(f"{path}: not a stereo_tv MRI weights file")
-    fmt = state.get("format")
-    if isinstance(fmt, str) and fmt != FORMAT:
-        kind = fmt.split("/")[0].removeprefix("stereo_tv.")
-        raise UserError(f"{path}: a {kind} weights file ({fmt}, model "
-                        f"'{state.get('model', '?')}'), not an MRI one ({FORMAT})")
-    if fmt == FORMAT:
+    if (foreign := foreign_format(state, FORMAT, path, "an MRI one")) is not None:
+        raise UserError(foreign)
+    if state.get("format") == FORMAT:
         name, kwargs, weights, rate = (state["model"], dict(state["kwargs"]),
                                        state["state_dict"], state.get("rate"))
         meta = dict(state.get("meta") or {})

@@ -60,3 +60,13 @@ def test_shipped_weights_reproduce_their_check_psnr(path):
     # pixel games hold hundreds of numbers; patch games three 81x256 dictionaries
     assert path.stat().st_size < (400_000 if model_family(meta["model"]) == "patch" else 64_000)
     assert check_psnr(model, meta["sigma"]) == pytest.approx(meta["check"]["psnr"], abs=1e-3)
+
+
+def test_a_weight_file_of_another_kind_is_named_as_such():
+    """An MRI weight file given to the denoiser: its kind in one line, not 'corrupt'."""
+    from stereo_tv.denoising._weights import WeightsError, read_weights
+    from stereo_tv.mri.pretrained import WEIGHTS_DIR
+    path = WEIGHTS_DIR / "cs_tv_20.pt"
+    with pytest.raises(WeightsError, match=r"a mri weights file \(stereo_tv.mri/1, model "
+                                           r"'cs-tv'\), not a denoising one"):
+        read_weights(path)
