@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from stereo_tv.core.nonlocal_graph import nonlocal_graph
 from stereo_tv.denoising import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
 from stereo_tv.denoising._init import default_init, rescale_to_sigma, set_init, tune_init
 
@@ -248,3 +249,28 @@ def test_no_self_weights_start_an_nl_self_game():
     assert far < 0.25 * near
     (dst(x) - clean).square().sum().backward()
     assert dst.self_dist.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("distance", ["squared", "norm"])
+def test_nl_self_rescaled_to_another_sigma_keeps_its_graph(distance):
+    """An ``nl_self`` file started at another sigma keeps its self distance ``s``: ``kappa``
+    is divided by the noise ratio, so on an image whose noise (and contrast) is that ratio
+    larger the neighbours' distances, and with them every softmax weight, stay the same."""
+    kw = dict(iters=4, nl_patch=3, nl_window=5, nl_k=8, nl_self=True, nl_distance=distance)
+    src = build_model("nltv-eg", 25.0, **kw)
+    with torch.no_grad():
+        src.self_dist.fill_(1.7)
+    dst = build_model("nltv-eg", 50.0, **kw)
+    info = rescale_to_sigma(dst, src, 25.0, 50.0)
+    assert info["factor"] == 2.0 and "self_dist_start" not in info
+    assert dst.self_dist.item() == pytest.approx(1.7)
+    torch.testing.assert_close(dst.kappa, src.kappa / 2)
+    torch.manual_seed(0)
+    y = torch.rand(1, 1, 12, 11)
+    graph = dict(k=8, window=5, patch=3, distance=distance)
+    with torch.no_grad():
+        idx_a, w_a = nonlocal_graph(y, src.kappa[0], self_distance=src.self_dist, **graph)
+        idx_b, w_b = nonlocal_graph(2 * y, dst.kappa[0], self_distance=dst.self_dist, **graph)
+    assert torch.equal(idx_a, idx_b)
+    torch.testing.assert_close(w_a, w_b)
+    assert float(w_a.sum(1).max()) < 1.0         # the pixel keeps a share of its own
