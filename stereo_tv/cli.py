@@ -87,9 +87,21 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] =
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        text = str(exc).strip()
-        reason = text.splitlines()[0][:160] if text else type(exc).__name__
+        reason = _load_failure(exc)
         raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") from None
+
+
+def _load_failure(exc: Exception) -> str:
+    """A short reason for ``torch.load``'s failure: its first sentence, without torch's advice
+    to load with ``weights_only=False`` (a file of ours never needs that)."""
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) or not text:   # the unpickler met a byte that is no opcode
+        return "neither a PyTorch archive nor a pickle"
+    if text.startswith("Weights only load failed"):
+        detail = text.partition("WeightsUnpickler error:")[2].strip().splitlines()
+        found = f": {detail[0][:100]}" if detail and detail[0] else ""
+        return f"a pickle of Python objects, not of tensors{found}"
+    return text.splitlines()[0].split(". ")[0][:160]
 
 
 def foreign_format(blob: Any, expected: str, path: str | os.PathLike, what: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -47,6 +48,22 @@ def test_damaged_checkpoint_error_names_the_file(one_epoch, tmp_path, damage):
     assert str(path) in str(info.value)
     with pytest.raises(UserError, match=str(path)):
         load_model_weights(TinyModel(), path)
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"hello world", "(neither a PyTorch archive nor a pickle)"),
+    (pickle.dumps({"a": object}), "(a pickle of Python objects, not of tensors"),
+])
+def test_foreign_file_gets_a_short_reason(tmp_path, content, reason):
+    """A text file or a pickle of Python objects: one short line, without torch's advice to
+    load with ``weights_only=False`` or the unpickler's opcode number."""
+    path = tmp_path / "w.pt"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match="corrupt or not a PyTorch file") as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert reason in message and "weights_only" not in message
+    assert len(message.partition(" (")[2].partition(")")[0]) < 100      # the reason: short
 
 
 def test_resume_from_truncated_checkpoint_fails_clearly(one_epoch, tmp_path, capsys):
