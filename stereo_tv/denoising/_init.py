@@ -176,11 +176,24 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
 _STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
 _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
 # patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
-# the pixel games' self distance (nl_self), started far enough that the game is the source's
-# within a few percent (the pixel's share exp(-3) / (exp(-3) + sum_k exp(-d_jk))) and yet
-# receives a gradient
+# the pixel games' self distance (nl_self, see self_dist_start)
 _ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", "self_dist")
-SELF_DIST_FROM_NO_SELF = 3.0
+SELF_DIST_MARGIN = 1.5
+
+
+def self_dist_start(game: torch.nn.Module, sigma: float) -> float:
+    """Where an ``nl_self`` game started from a file without it puts the pixel in its softmax:
+    :data:`SELF_DIST_MARGIN` beyond the first graph's noise distance, the expected distance
+    between two noisy copies of one patch (``2 (sigma / 255)^2 sum_i kappa_i^2``, its square
+    root for ``nl_distance="norm"``). A neighbour as like the pixel as the noise allows then
+    outweighs it by ``exp(1.5) = 4.5``; a flat region's pixel keeps about 1% of its weight, so
+    the game computes nearly the source's function, while the pixel on an edge, unlike its
+    neighbours, keeps more and the distance gets a gradient. (A fixed distance does not work:
+    the noise distance of the shipped files' first graphs ranges from 0.06 to 8.6.)
+    """
+    kappa0 = game.kappa.detach()[0].double()
+    d = 2.0 * (sigma / 255.0) ** 2 * float(kappa0.square().sum())
+    return (math.sqrt(d) if game.nl_distance == "norm" else d) + SELF_DIST_MARGIN
 
 
 @torch.no_grad()
@@ -198,7 +211,7 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     ``sc-tv-var``; ``nlgroup`` -> ``nlgroup-var`` ...): the added terms start at strength 0
     (their Moreau ``alpha`` at the game's initial value), so the game starts as ``src``. A
     non-local pixel game without ``nl_self`` can start one with it: the pixel itself enters
-    its softmax at distance :data:`SELF_DIST_FROM_NO_SELF`, close to the source's function;
+    its softmax at :func:`self_dist_start`, close to the source's function;
     the other way the self distance is dropped (the pixel leaves its softmax).
     Raises ``RuntimeError`` when the parameters do not fit (another model).
     """
@@ -224,8 +237,6 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     for name in at_zero:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
-    if "self_dist" in added:
-        params["self_dist"].fill_(SELF_DIST_FROM_NO_SELF)
 
     def apply(m: float) -> None:
         for name, value in state.items():
@@ -241,10 +252,11 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     m0 = m = sigma / sigma_src
     apply(m)
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
+    if "self_dist" in added:      # after the rescale: kappa / m at sigma is kappa at sigma_src
+        info["self_dist_start"] = self_dist_start(game, sigma)
+        params["self_dist"].fill_(info["self_dist_start"])
     if at_zero:
         info["added_at_zero"] = at_zero
-    if "self_dist" in added:
-        info["self_dist_start"] = SELF_DIST_FROM_NO_SELF
     if dropped:
         info["dropped"] = dropped
     if images:

@@ -228,26 +228,42 @@ def test_convert_nl_distance_matches_the_weights_and_round_trips():
     torch.testing.assert_close(back.kappa, src.kappa)
 
 
-def test_no_self_weights_start_an_nl_self_game():
-    """``nl_self`` from a file without it: the pixel enters its softmax far away
-    (``SELF_DIST_FROM_NO_SELF``), so the game is close to the source, and the self distance
-    gets a gradient."""
-    from stereo_tv.denoising._init import SELF_DIST_FROM_NO_SELF
-    kw = dict(iters=4, nl_patch=3, nl_window=5, nl_k=8)
-    src = build_model("nltv-eg-kappas", 25.0, **kw)
-    dst = build_model("nltv-eg-kappas", 25.0, nl_self=True, **kw)
-    info = rescale_to_sigma(dst, src, 25.0, 25.0)
-    assert info["self_dist_start"] == SELF_DIST_FROM_NO_SELF and "added_at_zero" not in info
-    assert float(dst.self_dist) == SELF_DIST_FROM_NO_SELF
-    torch.manual_seed(0)
-    x, clean = torch.rand(1, 1, 12, 11), torch.rand(1, 1, 12, 11)
-    far = (dst(x) - src(x)).abs().max()
+@pytest.mark.parametrize(("sigma", "distance"), [(25.0, "squared"), (50.0, "norm")])
+def test_no_self_weights_start_an_nl_self_game(sigma, distance):
+    """``nl_self`` from a file without it: the pixel enters its softmax beyond the noise
+    distance (:func:`self_dist_start`), so on a noisy image the game is close to the source and
+    a flat region's pixel keeps about 1% of its weight, and the self distance gets a gradient.
+    The kappa here puts the noise distance at 6 (the shipped files': 0.06 to 8.6), where a
+    fixed start at 3, this function's first version, kept most of the weight: no smoothing."""
+    from stereo_tv.denoising import add_noise
+    from stereo_tv.denoising._init import self_dist_start
+    kw = dict(iters=4, nl_patch=3, nl_window=5, nl_k=8, nl_distance=distance)
+    src = build_model("nltv-eg-kappas", sigma, **kw)
+    with torch.no_grad():                    # noise distance 2 (sigma/255)^2 |kappa|^2 -> 6
+        noise_sq = 2 * (sigma / 255) ** 2 * src.kappa[0].square().sum()
+        src.kappa.mul_((6.0 / noise_sq).sqrt() if distance == "squared" else 6.0 / noise_sq.sqrt())
+    dst = build_model("nltv-eg-kappas", sigma, nl_self=True, **kw)
+    info = rescale_to_sigma(dst, src, sigma, sigma)
+    start = self_dist_start(dst, sigma)
+    assert start == pytest.approx(6.0 + 1.5)
+    assert info["self_dist_start"] == start and "added_at_zero" not in info
+    assert dst.self_dist.item() == pytest.approx(start)
+    noisy = torch.from_numpy(add_noise(np.full((24, 24), 0.5), sigma, seed=0))[None, None]
+    x = torch.from_numpy(add_noise(synthetic_image(24, 23), sigma, seed=1))[None, None]
+
+    def distance_to_source(s: float) -> float:
+        with torch.no_grad():
+            dst.self_dist.fill_(s)
+            out = float((dst(x) - src(x)).abs().mean())
+            dst.self_dist.fill_(start)
+        return out
+
     with torch.no_grad():
-        dst.self_dist.fill_(0.0)
-        near = (dst(x) - src(x)).abs().max()
-        dst.self_dist.fill_(SELF_DIST_FROM_NO_SELF)
-    assert far < 0.25 * near
-    (dst(x) - clean).square().sum().backward()
+        _, a = nonlocal_graph(noisy, dst.kappa[0], 8, 5, 3, distance=distance,
+                              self_distance=dst.self_dist)
+    assert 0.0 < float(1 - a.sum(1).mean()) < 0.03      # a flat pixel's own share
+    assert distance_to_source(start) < 0.5 * distance_to_source(3.0)
+    (dst(x) - x).square().sum().backward()
     assert dst.self_dist.grad.abs().sum() > 0
 
 
