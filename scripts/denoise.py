@@ -149,9 +149,11 @@ def _overrides(args) -> dict:
     return over
 
 
-#: graph settings a non-local pixel model started by --init-from takes from the file (not
-#: nl_distance: a file with the other distance is converted, see ``convert_nl_distance``)
-_GRAPH_KEYS = ("nl_k", "nl_window", "nl_self")
+#: graph settings a non-local pixel model started by --init-from takes from the file unless
+#: given (an explicit --nl-distance other than the file's converts its kappa, see
+#: ``convert_nl_distance``; before session 13 a file's distance was not inherited: a norm file
+#: without the flag was converted to the squared distance)
+_GRAPH_KEYS = ("nl_distance", "nl_k", "nl_window", "nl_self")
 
 
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
@@ -197,15 +199,17 @@ def train(args: argparse.Namespace) -> int:
     val_name = Path(args.val).name.lower()
     args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
     args.best_metric = args.best_metric or f"{val_name}/psnr"
+    source = None                            # (model, blob) of --init-from, read once
+    if args.resume is None and args.init_from:
+        source = load_weights(args.init_from)
+        _inherit_graph(args, source[1])
+    elif args.init_from:                     # the same command with --resume: the same graph
+        _inherit_graph(args, read_weights(args.init_from))
     resumed = resumed_config(args.run_dir, args.name, args.resume)
     if resumed is not None:          # the model is rebuilt from today's flags: they must match
         check_resumed(*resumed, {k: getattr(args, k)
                                  for k in ("model", "sigma", *_OVERRIDES)})
     seed_everything(args.seed)
-    source = None                            # (model, blob) of --init-from, read once
-    if args.resume is None and args.init_from:
-        source = load_weights(args.init_from)
-        _inherit_graph(args, source[1])
     overrides = _overrides(args)
     init_info = {}
     if model_family(args.model) == "patch" and args.resume is None and not args.init_from:

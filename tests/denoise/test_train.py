@@ -127,6 +127,16 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--resume")
     assert_user_error(res, "--resume", "--nl-distance norm (now None)")
+    # --init-from a norm file without --nl-distance keeps its distance (no conversion), and the
+    # same command resumes
+    again = ("train", "--model", "nltv-eg", "--sigma", "25", *smoke,
+             "--run-dir", str(tmp_path / "run3"), "--init-from", str(out))
+    res = _cli(*again, "--export", str(tmp_path / "w3.pt"))
+    assert res.returncode == 0, res.stderr
+    model, meta = load_weights(tmp_path / "w3.pt")
+    assert model.nl_distance == "norm" and "nl_distance" not in meta["train"]["init"]
+    res = _cli(*again, "--resume", "--epochs", "2")
+    assert res.returncode == 0, res.stderr
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
                "--run-dir", str(tmp_path / "run2"), "--nl-distance", "norm")
     assert_user_error(res, "--nl-distance", "'tv-asym-eg'")
