@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
+import pytest
 import torch
 from conftest import assert_user_error
 
@@ -137,6 +139,17 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
     assert model.nl_distance == "norm" and "nl_distance" not in meta["train"]["init"]
     res = _cli(*again, "--resume", "--epochs", "2")
     assert res.returncode == 0, res.stderr
+    # --nl-self with a converted distance: the pixel starts beyond the converted kappa's noise
+    # distance (self_dist_start after convert_nl_distance, not before)
+    res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--nl-self",
+               "--run-dir", str(tmp_path / "run4"), "--nl-distance", "norm",
+               "--init-from", str(squared), "--export", str(tmp_path / "w4.pt"))
+    assert res.returncode == 0, res.stderr
+    init = load_weights(tmp_path / "w4.pt")[1]["train"]["init"]
+    kappa = load_weights(squared)[0].kappa[0].detach().double()
+    kappa = kappa * init["nl_distance"]["kappa_factor"]
+    noise = math.sqrt(2 * (25 / 255) ** 2 * float(kappa.square().sum()))
+    assert init["self_dist_start"] == pytest.approx(noise + 1.5, rel=1e-5)
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
                "--run-dir", str(tmp_path / "run2"), "--nl-distance", "norm")
     assert_user_error(res, "--nl-distance", "'tv-asym-eg'")
