@@ -37,6 +37,7 @@
 #                       at a learned distance) at sigma 5/15/25/50, from the shipped files of
 #                       each sigma; the S1 / S2 stages of `tv` (session 12 on the CPU, sigma 25:
 #                       the Train400 proxy gained 0.07-0.13 dB in the first 6-19 epochs).
+#                       Since session 13 every shipped file has --nl-self: this trains them on.
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 #   On a lent machine that gets only the repository (session 11): copy denoise/{Train400,Set12}
 #   and mri/{ChestTrain,masks,masks_mat} (38 MB) into a git-excluded shared/ in the repo, carry
