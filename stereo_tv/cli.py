@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,11 +85,19 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] =
     """
     import torch
 
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        reason = _load_failure(exc)
-        raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") from None
+    # torch warns before it fails on a foreign pickle (its protocol): held back, so that a bad
+    # file prints one line, and replayed when the load succeeds
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+            reason = _load_failure(exc)
+            raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") \
+                from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return blob
 
 
 def _load_failure(exc: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,14 @@ def test_damaged_checkpoint_error_names_the_file(one_epoch, tmp_path, damage):
 ])
 def test_foreign_file_gets_a_short_reason(tmp_path, content, reason):
     """A text file or a pickle of Python objects: one short line, without torch's advice to
-    load with ``weights_only=False`` or the unpickler's opcode number."""
+    load with ``weights_only=False`` or the unpickler's opcode number, and without torch's
+    warning about the pickle's protocol."""
     path = tmp_path / "w.pt"
     path.write_bytes(content)
-    with pytest.raises(UserError, match="corrupt or not a PyTorch file") as info:
-        load_checkpoint(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # any warning fails the test
+        with pytest.raises(UserError, match="corrupt or not a PyTorch file") as info:
+            load_checkpoint(path)
     message = str(info.value)
     assert reason in message and "weights_only" not in message
     assert len(message.partition(" (")[2].partition(")")[0]) < 100      # the reason: short
