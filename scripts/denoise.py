@@ -150,8 +150,8 @@ def _overrides(args) -> dict:
 
 
 #: graph settings a non-local pixel model started by --init-from takes from the file unless
-#: given (an explicit --nl-distance other than the file's converts its kappa, see
-#: ``convert_nl_distance``; before session 13 a file's distance was not inherited: a norm file
+#: given (an explicit --nl-distance other than the file's converts its kappa and self distance,
+#: see ``convert_nl_distance``; before session 13 a file's distance was not inherited: a norm file
 #: without the flag was converted to the squared distance)
 _GRAPH_KEYS = ("nl_distance", "nl_k", "nl_window", "nl_self")
 
@@ -186,7 +186,6 @@ def train(args: argparse.Namespace) -> int:
         convert_nl_distance,
         jitter_weights,
         rescale_to_sigma,
-        self_dist_start,
         tune_init,
     )
     from stereo_tv.denoising._task import DenoiseTask
@@ -237,9 +236,6 @@ def train(args: argparse.Namespace) -> int:
                                             train_set.names, args.sigma)
             if converted:
                 init_info["nl_distance"] = converted
-                if "self_dist_start" in init_info:     # the converted kappa's noise distance
-                    init_info["self_dist_start"] = self_dist_start(model, args.sigma)
-                    model.self_dist.data.fill_(init_info["self_dist_start"])
     elif args.resume is None and args.tune_init and model_family(args.model) == "pixel":
         crop = 64 if model.graph == "nonlocal" else None  # non-local solves are slow on a CPU
         init_info.update(tune_init(model, train_set.images[:8], args.sigma, crop=crop,

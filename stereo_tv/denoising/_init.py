@@ -181,7 +181,7 @@ _ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", "self_dist")
 SELF_DIST_MARGIN = 1.5
 
 
-def self_dist_start(game: torch.nn.Module, sigma: float) -> float:
+def self_dist_start(game: torch.nn.Module, sigma: float, distance: str | None = None) -> float:
     """Where an ``nl_self`` game started from a file without it puts the pixel in its softmax:
     :data:`SELF_DIST_MARGIN` beyond the first graph's noise distance, the expected distance
     between two noisy copies of one patch (``2 (sigma / 255)^2 sum_i kappa_i^2``, its square
@@ -190,10 +190,11 @@ def self_dist_start(game: torch.nn.Module, sigma: float) -> float:
     the game computes nearly the source's function, while the pixel on an edge, unlike its
     neighbours, keeps more and the distance gets a gradient. (A fixed distance does not work:
     the noise distance of the shipped files' first graphs ranges from 0.06 to 8.6.)
+    ``distance`` is the form ``game.kappa`` is in (default: the game's own).
     """
     kappa0 = game.kappa.detach()[0].double()
     d = 2.0 * (sigma / 255.0) ** 2 * float(kappa0.square().sum())
-    return (math.sqrt(d) if game.nl_distance == "norm" else d) + SELF_DIST_MARGIN
+    return (math.sqrt(d) if (distance or game.nl_distance) == "norm" else d) + SELF_DIST_MARGIN
 
 
 @torch.no_grad()
@@ -253,7 +254,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     apply(m)
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
     if "self_dist" in added:      # after the rescale: kappa / m at sigma is kappa at sigma_src
-        info["self_dist_start"] = self_dist_start(game, sigma)
+        # in the source's distance form, like kappa: convert_nl_distance maps both
+        info["self_dist_start"] = self_dist_start(game, sigma, getattr(src, "nl_distance", None))
         params["self_dist"].fill_(info["self_dist_start"])
     if at_zero:
         info["added_at_zero"] = at_zero
@@ -315,8 +317,13 @@ def convert_nl_distance(game: torch.nn.Module, distance_src: str,
     when ``c = 2 D0``. ``D0`` is the median distance of the kept neighbours of the first graph
     on ``images[::40][:10]``, noised with the protocol's seeds (``names``) at ``sigma``.
     Squared to norm multiplies ``kappa`` by ``2 D0``, norm to squared by ``1 / sqrt(2 D0)``.
+    A learned self distance ``s`` (``nl_self``) is a logit beside the neighbours' ones, so it
+    moves with them: near ``D0``, ``D^2 = 2 D0 D - D0^2``, and the softmax ignores a shift of
+    every logit, so squared to norm adds ``D0^2`` to ``s``, and norm to squared subtracts
+    ``D0 / 2`` (``D0`` measured in the norm's units, ``2 D0^2`` of the squared's). The pixel
+    then keeps its share against neighbours near ``D0``; the two maps round-trip exactly.
 
-    Returns the factor and ``D0``; an unchanged form returns ``{}``.
+    Returns the factor, ``D0`` and a mapped ``self_dist``; an unchanged form returns ``{}``.
     """
     from stereo_tv.core.nonlocal_graph import knn_search, patch_distance
 
@@ -331,5 +338,9 @@ def convert_nl_distance(game: torch.nn.Module, distance_src: str,
     d0 = float(torch.cat(dist).median())
     factor = 2.0 * d0 if game.nl_distance == "norm" else 1.0 / math.sqrt(2.0 * d0)
     game.kappa.mul_(factor)
-    return {"from": distance_src, "to": game.nl_distance, "median_distance": d0,
+    info = {"from": distance_src, "to": game.nl_distance, "median_distance": d0,
             "kappa_factor": factor}
+    if getattr(game, "self_dist", None) is not None:
+        game.self_dist.add_(d0 * d0 if game.nl_distance == "norm" else -d0 / 2.0)
+        info["self_dist"] = float(game.self_dist)
+    return info

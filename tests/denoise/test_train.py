@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -139,17 +138,19 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
     assert model.nl_distance == "norm" and "nl_distance" not in meta["train"]["init"]
     res = _cli(*again, "--resume", "--epochs", "2")
     assert res.returncode == 0, res.stderr
-    # --nl-self with a converted distance: the pixel starts beyond the converted kappa's noise
-    # distance (self_dist_start after convert_nl_distance, not before)
+    # --nl-self with a converted distance: the pixel starts beyond the source's noise distance,
+    # in the source's form, and convert_nl_distance shifts it with the neighbours (+ D0^2)
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--nl-self",
                "--run-dir", str(tmp_path / "run4"), "--nl-distance", "norm",
                "--init-from", str(squared), "--export", str(tmp_path / "w4.pt"))
     assert res.returncode == 0, res.stderr
     init = load_weights(tmp_path / "w4.pt")[1]["train"]["init"]
     kappa = load_weights(squared)[0].kappa[0].detach().double()
-    kappa = kappa * init["nl_distance"]["kappa_factor"]
-    noise = math.sqrt(2 * (25 / 255) ** 2 * float(kappa.square().sum()))
+    noise = 2 * (25 / 255) ** 2 * float(kappa.square().sum())
     assert init["self_dist_start"] == pytest.approx(noise + 1.5, rel=1e-5)
+    conv = init["nl_distance"]
+    assert conv["self_dist"] == pytest.approx(noise + 1.5 + conv["median_distance"] ** 2,
+                                              rel=1e-5)
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
                "--run-dir", str(tmp_path / "run2"), "--nl-distance", "norm")
     assert_user_error(res, "--nl-distance", "'tv-asym-eg'")

@@ -228,6 +228,51 @@ def test_convert_nl_distance_matches_the_weights_and_round_trips():
     torch.testing.assert_close(back.kappa, src.kappa)
 
 
+def test_convert_nl_distance_maps_the_self_distance():
+    """A learned self distance ``s`` is a logit beside the neighbours' ``D^2``, which become
+    ``2 D0 D = D^2 + D0^2`` near ``D0``, so the conversion adds ``D0^2`` to it: the pixel's own
+    share of its softmax then stays much closer to the source's than with ``s`` copied, and the
+    map round-trips. A source without ``nl_self`` starts the pixel in the source's form,
+    converted with the rest."""
+    from stereo_tv.denoising._init import convert_nl_distance, self_dist_start
+
+    kw = dict(iters=2, nl_k=6, nl_window=7, nl_patch=5, nl_self=True)
+    images = [synthetic_image(40, 36), synthetic_image(33, 41)]
+    names = ["a.png", "b.png"]
+    src = build_model("nltv-eg", 25.0, **kw)
+    with torch.no_grad():
+        src.self_dist.fill_(2.0)
+    dst = build_model("nltv-eg", 25.0, nl_distance="norm", **kw)
+    rescale_to_sigma(dst, src, 25.0, 25.0)
+    info = convert_nl_distance(dst, "squared", images, names, 25.0)
+    expected = 2.0 + info["median_distance"] ** 2
+    assert dst.self_dist.item() == pytest.approx(expected) == info["self_dist"]
+    torch.manual_seed(0)
+    y = torch.from_numpy(images[0])[None, None].float() + 0.1 * torch.randn(1, 1, 40, 36)
+    graph = dict(k=6, window=7, patch=5)
+
+    def own_share(game, s):
+        with torch.no_grad():
+            a = nonlocal_graph(y, game.kappa[0], distance=game.nl_distance,
+                               self_distance=torch.tensor([s]), **graph)[1]
+        return 1 - a.sum(1)
+
+    share = own_share(src, 2.0)
+    mapped = (own_share(dst, expected) - share).abs().mean()
+    assert mapped < 0.4 * (own_share(dst, 2.0) - share).abs().mean()
+    back = build_model("nltv-eg", 25.0, **kw)
+    rescale_to_sigma(back, dst, 25.0, 25.0)
+    convert_nl_distance(back, "norm", images, names, 25.0)
+    assert back.self_dist.item() == pytest.approx(2.0)
+
+    plain = build_model("nltv-eg", 25.0, **{k: v for k, v in kw.items() if k != "nl_self"})
+    fresh = build_model("nltv-eg", 25.0, nl_distance="norm", **kw)
+    start = rescale_to_sigma(fresh, plain, 25.0, 25.0)["self_dist_start"]
+    assert start == pytest.approx(self_dist_start(plain, 25.0))      # the squared form
+    info = convert_nl_distance(fresh, "squared", images, names, 25.0)
+    assert fresh.self_dist.item() == pytest.approx(start + info["median_distance"] ** 2)
+
+
 @pytest.mark.parametrize(("sigma", "distance"), [(25.0, "squared"), (50.0, "norm")])
 def test_no_self_weights_start_an_nl_self_game(sigma, distance):
     """``nl_self`` from a file without it: the pixel enters its softmax beyond the noise
