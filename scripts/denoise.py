@@ -100,6 +100,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="non-local pixel models: count the pixel itself in the softmax of its "
                         "neighbours' weights, so they sum to less than 1 where it stands out "
                         "(default off; --init-from keeps the file's choice)")
+    p.add_argument("--nl-blend", action=argparse.BooleanOptionalAction, default=None,
+                   help="non-local pixel models: blend each rebuilt graph with the previous one "
+                        "at a learned weight (default off; --init-from keeps the file's choice)")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
@@ -119,9 +122,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 #: build overrides taken from the command line (and recorded in runs and weight files)
-_OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window", "nl_self")
+_OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
 #: the overrides that only the non-local pixel models take
-_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self")
+_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
 
 
 def _is_nonlocal(model: str | None) -> bool:
@@ -153,7 +156,7 @@ def _overrides(args) -> dict:
 #: given (an explicit --nl-distance other than the file's converts its kappa and self distance,
 #: see ``convert_nl_distance``; before session 13 a file's distance was not inherited: a norm file
 #: without the flag was converted to the squared distance)
-_GRAPH_KEYS = ("nl_distance", "nl_k", "nl_window", "nl_self")
+_GRAPH_KEYS = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
 
 
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:

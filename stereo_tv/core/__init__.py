@@ -41,6 +41,7 @@ from .grid import (
     neighbour_diff_adjoint,
 )
 from .nonlocal_graph import (
+    blend_graphs,
     knn_search,
     nl_diff,
     nl_diff_adjoint,
@@ -85,8 +86,8 @@ __all__ = [
     "grid_offsets", "mirror_index", "edge_diff", "edge_diff_adjoint", "neighbour_diff",
     "neighbour_diff_adjoint", "border_mask",
     # non-local graph
-    "nonlocal_graph", "knn_search", "patch_distance", "softmax_weights", "nl_gather",
-    "nl_gather_adjoint", "nl_diff", "nl_diff_adjoint",
+    "nonlocal_graph", "blend_graphs", "knn_search", "patch_distance", "softmax_weights",
+    "nl_gather", "nl_gather_adjoint", "nl_diff", "nl_diff_adjoint",
     # smoothing
     "soft_threshold", "group_soft_threshold", "moreau_l1", "moreau_l1_grad", "moreau_l2",
     "moreau_l2_grad", "MoreauL1",

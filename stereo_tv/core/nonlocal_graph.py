@@ -49,6 +49,7 @@ __all__ = [
     "patch_distance",
     "softmax_weights",
     "nonlocal_graph",
+    "blend_graphs",
     "nl_gather",
     "nl_gather_adjoint",
     "nl_diff",
@@ -370,6 +371,27 @@ def nonlocal_graph(
         valid = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)
         d = torch.cat([torch.zeros_like(d[:, :1]), d], dim=1)
     return nbr, softmax_weights(d, valid)
+
+
+def blend_graphs(old: tuple[torch.Tensor, torch.Tensor], new: tuple[torch.Tensor, torch.Tensor],
+                 w: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The graph ``(1 - w) a_old + w a_new`` (a rebuilt graph blended with the previous one,
+    the similarity update of the same authors' GroupSC code; ``w = 1`` is the new graph).
+
+    Both graphs are ``(nbr, a)`` pairs of :func:`nonlocal_graph`. Where every position has the
+    same neighbour set in both (a dense window, or an unchanged top-k), the result keeps ``k``
+    neighbours, sorted by index; otherwise it holds both lists (``2k`` neighbours, a repeated
+    one counted twice, which the linear NLTV / Laplacian terms sum; entries with one index,
+    such as a border's missing neighbours, are interchangeable for the same reason).
+    Differentiable in both weights and in ``w``.
+    """
+    (nbr0, a0), (nbr1, a1) = old, new
+    if nbr0.shape == nbr1.shape:
+        s0, i0 = nbr0.sort(dim=1, stable=True)
+        s1, i1 = nbr1.sort(dim=1, stable=True)
+        if torch.equal(s0, s1):
+            return s0, torch.lerp(a0.gather(1, i0), a1.gather(1, i1), w)
+    return torch.cat([nbr0, nbr1], dim=1), torch.cat([(1 - w) * a0, w * a1], dim=1)
 
 
 def nl_gather(z: torch.Tensor, nbr: torch.Tensor) -> torch.Tensor:

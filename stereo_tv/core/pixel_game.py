@@ -26,6 +26,7 @@ Parameter counts (8-connectivity, K = 24; ``iters * halves * (weights + step [+ 
     NLTV EG, patch 9: 144 + 81 = 225, several kappa 306 (paper 226 / 307)
     NLTV EG, default patch 5: 144 + 25 = 169
     nl_self: one more, the self distance: 226 / 307, GD 154, the paper's counts
+    nl_blend: one more, the graph blend: 226 / 307 alone, 227 / 308 with nl_self
 
 Step-size condition: ``h`` is ``max_j w_j``-smooth (1 for an operator with ``||A^T A|| <= 1``)
 and the smoothed prior ``2 alpha sum_o |a_o|``-smooth (``4 sum_o |a_o|`` for the Laplacian), so
@@ -48,7 +49,7 @@ from torch import nn
 
 from .data_terms import operator_data_grad, pixel_data_grad
 from .grid import grid_offsets
-from .nonlocal_graph import DISTANCES, nonlocal_graph
+from .nonlocal_graph import DISTANCES, blend_graphs, nonlocal_graph
 from .priors import (
     grid_game_grad,
     grid_potential,
@@ -107,6 +108,12 @@ class PixelGame(nn.Module):
             of :func:`~stereo_tv.core.nonlocal_graph.nonlocal_graph`). Default False (every
             pixel's weights sum to 1).
         init_self_dist: initial ``self_dist`` (``nl_self``).
+        nl_blend: blend each rebuilt graph with the previous one, ``a = (1 - w) a_old + w a_new``
+            with ``w = sigmoid(blend)``, one learned scalar (the similarity update of the
+            authors' GroupSC code, whose one parameter besides ``kappa`` matches the paper's
+            counts: 81 + 144 + 1 = 226). Default False (a rebuild replaces the graph).
+        init_blend: initial ``blend`` logit (``nl_blend``; 1, GroupSC's start, gives the new
+            graph 73%).
         init_step: initial ``eta`` (> 0); default ``1 / L`` for the initial weights, with
             ``L = 1 + c * sum_o |a_o|`` (grid) or ``1 + c * lambda`` (non-local) and
             ``c = 2 alpha`` (TV) or ``4`` (Laplacian), the paper's ``eta_0 <= 1 / L`` (Sec. 3.3).
@@ -138,6 +145,8 @@ class PixelGame(nn.Module):
         nl_distance: str = "squared",
         nl_self: bool = False,
         init_self_dist: float = 0.0,
+        nl_blend: bool = False,
+        init_blend: float = 1.0,
         init_step: float | None = None,
         init_alpha: float = 10.0,
         init_weight: float | None = None,
@@ -156,8 +165,8 @@ class PixelGame(nn.Module):
             raise ValueError(f"init_step and init_alpha must be > 0, got {init_step}, {init_alpha}")
         self.prior, self.method, self.iters = prior, method, iters
         self.graph, self.penalty = PIXEL_PRIORS[prior]
-        if nl_self and self.graph != "nonlocal":
-            raise ValueError(f"nl_self=True needs a non-local prior, got {prior!r}")
+        if (nl_self or nl_blend) and self.graph != "nonlocal":
+            raise ValueError(f"nl_self / nl_blend need a non-local prior, got {prior!r}")
         if guided and self.graph != "grid":
             raise ValueError(f"guided=True needs a grid prior ('tv' or 'laplacian'), got {prior!r}")
         self.symmetric, self.connectivity, self.channels = symmetric, connectivity, channels
@@ -165,7 +174,7 @@ class PixelGame(nn.Module):
         self.nl_k, self.nl_window, self.nl_patch = nl_k, nl_window, nl_patch
         self.nl_update_every, self.several_kappa = nl_update_every, several_kappa
         _check_choice("nl_distance", nl_distance, DISTANCES)
-        self.nl_distance, self.nl_self = nl_distance, bool(nl_self)
+        self.nl_distance, self.nl_self, self.nl_blend = nl_distance, bool(nl_self), bool(nl_blend)
         self.checkpoint = checkpoint
         self.offsets = grid_offsets(connectivity)
         halves = SOLVERS[method]
@@ -199,6 +208,10 @@ class PixelGame(nn.Module):
             self.self_dist = nn.Parameter(torch.full((1,), float(init_self_dist)))
         else:
             self.register_parameter("self_dist", None)
+        if self.graph == "nonlocal" and self.nl_blend:
+            self.blend = nn.Parameter(torch.full((1,), float(init_blend)))
+        else:
+            self.register_parameter("blend", None)
         if guided:
             self.guide_channels = guide_channels
             self.guide_kappa = nn.Parameter(torch.full((guide_channels,), float(init_guide_kappa)))
@@ -311,7 +324,8 @@ class PixelGame(nn.Module):
         Objective (player ``j``): ``h_j(z_j) + psi_j(Z)`` with ``h = w/2 (z - x)^2`` or
         ``1/2 ||A z - x||^2``; field ``H_t(z) = grad h(z) + prior_grad(z, t)``.
 
-        Update (``eta = exp(log_step)``, graph rebuilt every ``nl_update_every`` iterations):
+        Update (``eta = exp(log_step)``, graph rebuilt every ``nl_update_every`` iterations, and
+        blended with the previous one with ``nl_blend``):
 
         * ``gd``:        ``z_{t+1} = z_t - eta_t H_t(z_t)``                        (eq. 7)
         * ``extragrad``: ``z_{t+1/2} = z_t - eta_{t,0} H_{t,0}(z_t)``,
@@ -360,7 +374,9 @@ class PixelGame(nn.Module):
         graph = None
         for t in range(self.iters):
             if self.graph == "nonlocal" and t % self.nl_update_every == 0:
-                graph = self.build_graph(z, t)
+                new = self.build_graph(z, t)
+                graph = new if graph is None or self.blend is None else \
+                    blend_graphs(graph, new, torch.sigmoid(self.blend[0]))
             z = maybe_checkpoint(iteration, z, t, graph, enabled=self.checkpoint)
             iterates.append(z)
         return iterates if return_all else z
@@ -374,5 +390,6 @@ class PixelGame(nn.Module):
         else:
             s += (f", nl_k={self.nl_k}, nl_window={self.nl_window}, nl_patch={self.nl_patch}, "
                   f"nl_update_every={self.nl_update_every}, several_kappa={self.several_kappa}, "
-                  f"nl_distance={self.nl_distance!r}, nl_self={self.nl_self}")
+                  f"nl_distance={self.nl_distance!r}, nl_self={self.nl_self}, "
+                  f"nl_blend={self.nl_blend}")
         return s + f", params={n}"

@@ -176,9 +176,12 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
 _STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
 _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
 # patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
-# the pixel games' self distance (nl_self, see self_dist_start)
-_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", "self_dist")
+# the pixel games' self distance (nl_self, see self_dist_start) and graph blend (nl_blend)
+_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", "self_dist", "blend")
 SELF_DIST_MARGIN = 1.5
+#: where an ``nl_blend`` game started from a file without it puts the blend logit: the rebuilt
+#: graph keeps sigmoid(3) = 95% of its weight, close to the source (which replaces the graph)
+BLEND_START = 3.0
 
 
 def self_dist_start(game: torch.nn.Module, sigma: float, distance: str | None = None) -> float:
@@ -213,7 +216,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     (their Moreau ``alpha`` at the game's initial value), so the game starts as ``src``. A
     non-local pixel game without ``nl_self`` can start one with it: the pixel itself enters
     its softmax at :func:`self_dist_start`, close to the source's function;
-    the other way the self distance is dropped (the pixel leaves its softmax).
+    the other way the self distance is dropped (the pixel leaves its softmax). One without
+    ``nl_blend`` starts one with it at :data:`BLEND_START` (the rebuilt graph weighs 95%);
+    the other way the blend is dropped (a rebuild replaces the graph).
     Raises ``RuntimeError`` when the parameters do not fit (another model).
     """
     state = dict(src.state_dict())
@@ -222,9 +227,10 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
     dropped = []
-    if "self_dist" in state and getattr(game, "self_dist", None) is None:    # nl_self turned off
-        del state["self_dist"]
-        dropped = ["self_dist"]
+    for name in ("self_dist", "blend"):              # nl_self / nl_blend turned off
+        if name in state and getattr(game, name, None) is None:
+            del state[name]
+            dropped.append(name)
     added = [n for n, _ in game.named_parameters() if n not in state]
     if added and not set(added) <= set(_ADDABLE):
         raise RuntimeError(f"parameters missing from the source: {', '.join(added)}")
@@ -234,7 +240,7 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
                            f"{', '.join(loaded.unexpected_keys)}")
 
     params = dict(game.named_parameters())
-    at_zero = [n for n in added if n != "self_dist"]     # terms added at strength 0
+    at_zero = [n for n in added if n not in ("self_dist", "blend")]   # added at strength 0
     for name in at_zero:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
@@ -257,6 +263,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         # in the source's distance form, like kappa: convert_nl_distance maps both
         info["self_dist_start"] = self_dist_start(game, sigma, getattr(src, "nl_distance", None))
         params["self_dist"].fill_(info["self_dist_start"])
+    if "blend" in added:
+        info["blend_start"] = BLEND_START
+        params["blend"].fill_(BLEND_START)
     if at_zero:
         info["added_at_zero"] = at_zero
     if dropped:

@@ -31,9 +31,12 @@ correlation update frequency 1/12). Their softmax weights use the squared kappa-
 distance; ``nl_distance="norm"`` (``denoise.py train --nl-distance norm``, recorded in the
 weight file) uses its square root, the paper's text, for the same parameters. ``nl_self=True``
 (``--nl-self``) counts the pixel itself in its softmax, at a learned distance: one more
-parameter, which gives the paper's 226 / 307 exactly. The initial solver quantities depend on
-``sigma`` (:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes
-them on training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
+parameter, which gives the paper's 226 / 307 exactly. ``nl_blend=True`` (``--nl-blend``) blends
+each rebuilt graph with the previous one at a learned weight, the similarity update of the
+authors' GroupSC code, whose one parameter besides ``kappa`` is another reading of that count.
+The initial solver quantities depend on ``sigma``
+(:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes them on
+training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
 """
 
 from __future__ import annotations

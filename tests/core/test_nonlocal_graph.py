@@ -144,6 +144,37 @@ def test_self_distance_smooths_an_outlier_less():
         nonlocal_graph(y, torch.ones(9), 8, 3, 3, include_self=True, self_distance=0.0)
 
 
+@pytest.mark.parametrize("k,window", [(8, 3), (3, 5)])
+def test_blend_graphs_is_the_weighted_sum_of_the_two_terms(k, window):
+    """``blend_graphs``: the NLTV field of the blend is ``(1 - w)`` times the old graph's plus
+    ``w`` times the new one's, whether the neighbour sets agree (a dense 3x3 window: ``k``
+    neighbours kept, sorted by index) or not (top-3 of 5x5: both lists); float64 gradcheck in both
+    weights and ``w``."""
+    from stereo_tv.core import blend_graphs, nonlocal_game_grad
+
+    torch.manual_seed(0)
+    y0, y1 = torch.rand(2, 1, 1, 7, 6, dtype=torch.float64)
+    z = torch.rand(1, 1, 7, 6, dtype=torch.float64)
+    kappa = torch.rand(9, dtype=torch.float64) + 0.5
+    old = nonlocal_graph(y0, kappa, k, window, 3)
+    new = nonlocal_graph(y1, 2 * kappa, k, window, 3)
+    nbr, a = blend_graphs(old, new, 0.3)
+    assert nbr.shape[1] == (k if k == window * window - 1 else 2 * k)
+    if k == window * window - 1:
+        assert (nbr.diff(dim=1) >= 0).all()      # sorted (a missing neighbour repeats one)
+
+    def field(graph):
+        return nonlocal_game_grad(z, graph[0], graph[1], "l1", torch.tensor(5.0), False)
+
+    torch.testing.assert_close(field((nbr, a)), 0.7 * field(old) + 0.3 * field(new))
+    torch.testing.assert_close(blend_graphs(old, new, 1.0)[1].sum(1), new[1].sum(1))
+    a0 = old[1].clone().requires_grad_()
+    a1 = new[1].clone().requires_grad_()
+    w = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a0, a1, w: blend_graphs((old[0], a0), (new[0], a1), w)[1], (a0, a1, w))
+
+
 def test_gather_and_diff_adjoints():
     z = torch.randn(2, 3, 7, 5, dtype=torch.float64)
     nbr, _ = knn_search(torch.rand(2, 1, 7, 5), torch.ones(9), 4, 5, 3)

@@ -28,6 +28,9 @@ def _count(game):
     (dict(prior="nltv", method="extragrad", nl_patch=9, nl_self=True), 226),
     (dict(prior="nltv", method="extragrad", nl_patch=9, several_kappa=True, nl_self=True), 307),
     (dict(prior="nltv", method="gd", nl_patch=9, nl_self=True), 154),
+    (dict(prior="nltv", method="extragrad", nl_patch=9, nl_blend=True), 226),
+    (dict(prior="nltv", method="extragrad", nl_patch=9, several_kappa=True, nl_blend=True), 307),
+    (dict(prior="nltv", method="gd", nl_patch=9, nl_blend=True, nl_self=True), 155),
     (dict(prior="tv", connectivity=4, guided=True), 24 * 2 * 6 + 3),
 ])
 def test_parameter_counts(kwargs, expected):
@@ -199,6 +202,7 @@ CONFIGS = [
     dict(prior="tv", method="extragrad", checkpoint=True),
     dict(prior="nltv", method="extragrad", checkpoint=True, nl_update_every=2),
     dict(prior="nltv", method="extragrad", nl_self=True, nl_update_every=2),
+    dict(prior="nltv", method="extragrad", nl_blend=True, nl_update_every=2),
 ]
 
 
@@ -220,10 +224,11 @@ def test_every_parameter_gets_a_finite_gradient(kwargs):
         assert p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("prior,nl_self", [("tv", False), ("nltv", False), ("nltv", True)])
+@pytest.mark.parametrize("prior,nl", [("tv", ""), ("nltv", ""), ("nltv", "nl_self"),
+                                      ("nltv", "nl_blend")])
 @pytest.mark.parametrize("method", ["gd", "extragrad"])
-def test_gradcheck_two_unrolled_iterations(prior, nl_self, method):
-    kw = dict(nl_self=nl_self) if nl_self else {}
+def test_gradcheck_two_unrolled_iterations(prior, nl, method):
+    kw = {nl: True} if nl else {}
     game = PixelGame(prior, iters=2, method=method, nl_update_every=1, nl_k=3, nl_window=3,
                      nl_patch=3, init_weight=0.3, init_alpha=3.0, **kw).double()
     names = [n for n, _ in game.named_parameters()]
@@ -234,6 +239,28 @@ def test_gradcheck_two_unrolled_iterations(prior, nl_self, method):
 
     params = tuple(p.detach().clone().requires_grad_() for p in game.parameters())
     assert torch.autograd.gradcheck(f, (x, *params))
+
+
+def test_nl_blend_mixes_the_rebuilt_graph_with_the_previous_one():
+    """``nl_blend``: a large blend logit is the plain game (a rebuild replaces the graph), a
+    very negative one keeps the first graph for good, and in between the output moves."""
+    torch.manual_seed(0)
+    kw = dict(iters=4, nl_update_every=2, nl_k=4, nl_window=5, nl_patch=3, init_weight=0.5)
+    plain = PixelGame("nltv", **kw).double()
+    x = torch.rand(1, 1, 9, 8, dtype=D64)
+
+    def blended(logit):
+        game = PixelGame("nltv", nl_blend=True, init_blend=logit, **kw).double()
+        game.load_state_dict(plain.state_dict(), strict=False)
+        return game(x)
+
+    torch.testing.assert_close(blended(40.0), plain(x))
+    never = PixelGame("nltv", **dict(kw, nl_update_every=4)).double()
+    never.load_state_dict(plain.state_dict())
+    torch.testing.assert_close(blended(-40.0), never(x))
+    assert (blended(0.0) - plain(x)).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="need a non-local prior"):
+        PixelGame("tv", nl_blend=True)
 
 
 class _Mask:

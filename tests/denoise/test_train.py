@@ -158,7 +158,8 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
 
 
 def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
-    """``--nl-k`` / ``--nl-window`` / ``--nl-self`` set the non-local graph; the export rebuilds
+    """``--nl-k`` / ``--nl-window`` / ``--nl-self`` / ``--nl-blend`` set the non-local graph; the
+    export rebuilds
     it, a resume with other values and values that do not fit are one-line errors with no run
     directory, and ``--init-from`` a file keeps the graph settings not given on the command
     line."""
@@ -167,11 +168,12 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
              "--val", str(val), "--epochs", "1")
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
-               "--nl-k", "8", "--nl-window", "3", "--nl-self", "--export", str(out))
+               "--nl-k", "8", "--nl-window", "3", "--nl-self", "--nl-blend", "--export", str(out))
     assert res.returncode == 0, res.stderr
     model, meta = load_weights(out)
-    assert meta["config"] == {"iters": 4, "nl_k": 8, "nl_window": 3, "nl_self": True}
-    assert (model.nl_k, model.nl_window, model.nl_self) == (8, 3, True)
+    assert meta["config"] == {"iters": 4, "nl_k": 8, "nl_window": 3, "nl_self": True,
+                              "nl_blend": True}
+    assert (model.nl_k, model.nl_window, model.nl_self, model.nl_blend) == (8, 3, True, True)
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--resume", "--nl-k", "8")
     assert_user_error(res, "--resume", "--nl-window 3 (now None)")
@@ -182,12 +184,12 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
                "--export", str(warm))
     assert res.returncode == 0, res.stderr
     assert load_weights(warm)[1]["config"] == {"iters": 4, "nl_k": 5, "nl_window": 3,
-                                               "nl_self": True}
+                                               "nl_self": True, "nl_blend": True}
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir",
-               str(tmp_path / "cold"), "--init-from", str(out), "--no-nl-self",
+               str(tmp_path / "cold"), "--init-from", str(out), "--no-nl-self", "--no-nl-blend",
                "--export", str(warm))
     assert res.returncode == 0, res.stderr
-    assert load_weights(warm)[0].nl_self is False
+    assert load_weights(warm)[0].nl_self is False and load_weights(warm)[0].blend is None
     for flags, needle in ((("--nl-window", "4"), "--nl-window must be odd"),
                           (("--nl-k", "9", "--nl-window", "3"), "--nl-k must be in 1..8"),
                           (("--nl-k", "200"), "--nl-k must be in 1..120"),

@@ -312,6 +312,26 @@ def test_no_self_weights_start_an_nl_self_game(sigma, distance):
     assert dst.self_dist.grad.abs().sum() > 0
 
 
+def test_nl_blend_is_added_near_the_source_and_dropped():
+    """A file without ``nl_blend`` starts a game with it at ``BLEND_START`` (the rebuilt graph
+    weighs 95%, so the output stays near the source's); the other way the blend is dropped."""
+    from stereo_tv.denoising._init import BLEND_START
+
+    kw = dict(iters=4, nl_patch=3, nl_window=5, nl_k=8, nl_update_every=2)
+    src = build_model("nltv-eg", 25.0, **kw)
+    dst = build_model("nltv-eg", 25.0, nl_blend=True, **kw)
+    info = rescale_to_sigma(dst, src, 25.0, 25.0)
+    assert info["blend_start"] == BLEND_START == dst.blend.item()
+    assert "added_at_zero" not in info
+    x = torch.from_numpy(synthetic_image(24, 23))[None, None] + 0.1 * torch.randn(1, 1, 24, 23)
+    with torch.no_grad():
+        near = float((dst(x) - src(x)).abs().mean())
+        dst.blend.fill_(0.0)
+        assert near < 0.2 * float((dst(x) - src(x)).abs().mean())
+    back = build_model("nltv-eg", 25.0, **kw)
+    assert rescale_to_sigma(back, dst, 25.0, 25.0)["dropped"] == ["blend"]
+
+
 @pytest.mark.parametrize("distance", ["squared", "norm"])
 def test_nl_self_rescaled_to_another_sigma_keeps_its_graph(distance):
     """An ``nl_self`` file started at another sigma keeps its self distance ``s``: ``kappa``
