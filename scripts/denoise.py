@@ -65,7 +65,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     # data
     p.add_argument("--data", default=None,
                    help=f"train: training images (default {DATA}/Train400); eval: test images")
-    p.add_argument("--val", default=f"{DATA}/Set12", help="train: validation images")
+    p.add_argument("--val", default=None,
+                   help=f"train: validation images (default {DATA}/Set12); export: score the "
+                        "file on these instead of the run's validation images")
     p.add_argument("--crop", type=int, default=64, help="train: crop side")
     p.add_argument("--crops-per-image", type=int, default=1, help="train: crops per image/epoch")
     p.add_argument("--train-limit", type=int, default=None, help="train: first N images only")
@@ -199,6 +201,7 @@ def train(args: argparse.Namespace) -> int:
     if model_family(args.model) == "classical":
         raise UserError(f"'{args.model}' is a classical method, it has nothing to train")
     args.data = args.data or f"{DATA}/Train400"
+    args.val = args.val or f"{DATA}/Set12"
     val_name = Path(args.val).name.lower()
     args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
     args.best_metric = args.best_metric or f"{val_name}/psnr"
@@ -278,10 +281,11 @@ def _run_seconds(run_dir: Path) -> float | None:
 
 
 def export_run(run_dir: Path, out: Path, which: str = "best",
-               device: torch.device | str = "cpu") -> dict:
+               device: torch.device | str = "cpu", val_dir: str | None = None) -> dict:
     """Write the weight file of a training run (its config.yaml and checkpoints/*.pt).
 
-    The validation score is computed on ``device``; the self-check PSNR always on the CPU.
+    The validation score is computed on ``device``, on ``val_dir`` (default: the run's
+    validation images); the self-check PSNR always on the CPU.
     """
     from stereo_tv.train import load_checkpoint
 
@@ -296,10 +300,11 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
     overrides = _overrides(cfg)
     model = build_model(cfg["model"], cfg["sigma"], **overrides)
     model.load_state_dict(ckpt["model"])
-    val = NoisyImages(cfg["val"], cfg["sigma"])
+    val_dir = val_dir or cfg["val"]
+    val = NoisyImages(val_dir, cfg["sigma"])
     scores = evaluate(model.to(device), val, device)["mean"]
     model.cpu()
-    val_name = Path(cfg["val"]).name.lower()
+    val_name = Path(val_dir).name.lower()
     argv = (run_dir / "argv.txt").read_text().strip() if (run_dir / "argv.txt").is_file() else ""
     init_path = run_dir / "init.yaml"
     train_info = {"command": argv, "epochs": int(ckpt.get("epoch", 0)),
@@ -325,7 +330,8 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
 
 def export(args: argparse.Namespace) -> int:
     _need(args, "run_dir", "out")
-    export_run(Path(args.run_dir), Path(args.out), args.checkpoint, pick_device(args.device))
+    export_run(Path(args.run_dir), Path(args.out), args.checkpoint, pick_device(args.device),
+               args.val)
     return 0
 
 
@@ -385,8 +391,11 @@ def weights(args: argparse.Namespace) -> int:
     for blob, f in blobs:
         val, t = blob.get("val", {}), training_summary(blob)
         score = {k.split("/")[-1]: v for k, v in val.items()}
-        print(f"| {blob['model']} | {blob['sigma']:g} | {score.get('psnr', float('nan')):.2f} | "
-              f"{score.get('ssim', float('nan')):.4f} | {blob['check']['psnr']:.3f} | "
+        names = {k.split("/")[0] for k in val} - {"set12"}
+        where = f" ({', '.join(sorted(names))})" if names else ""   # not scored on Set12
+        print(f"| {blob['model']} | {blob['sigma']:g} | {score.get('psnr', float('nan')):.2f}"
+              f"{where} | {score.get('ssim', float('nan')):.4f}{where} | "
+              f"{blob['check']['psnr']:.3f} | "
               f"{' + '.join(map(str, t['epochs'])) or '-'} | {t['cpu_minutes']:.0f} | "
               f"{t['gpu_minutes']:.1f} | {f.stat().st_size} | `{t['last_run']}` |")
     return 0

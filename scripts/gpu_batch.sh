@@ -38,6 +38,11 @@
 #                       each sigma; the S1 / S2 stages of `tv` (session 12 on the CPU, sigma 25:
 #                       the Train400 proxy gained 0.07-0.13 dB in the first 6-19 epochs).
 #                       Since session 13 every shipped file has --nl-self: this trains them on.
+#               nlblend nltv-eg and nltv-eg-kappas with --nl-blend (a rebuilt graph blended
+#                       with the previous one at a learned weight) at sigma 5/15/50 (and 25 for
+#                       the kappas game), from the shipped files; the S1 / S2 stages of `tv`
+#                       (session 14 on the CPU, nltv-eg at sigma 25: 61 epochs took the proxy
+#                       from 28.23 to 28.33 dB as the blend fell from 3 to -1.7).
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 #   On a lent machine that gets only the repository (session 11): copy denoise/{Train400,Set12}
 #   and mri/{ChestTrain,masks,masks_mat} (38 MB) into a git-excluded shared/ in the repo, carry
@@ -107,6 +112,8 @@ for s in 5 15 25 50; do
   for m in nltv-eg nltv-eg-kappas; do
     want nlself && pixel_job "$m-self" "$m" configs/denoise/cpu-nltv.yaml "$s" \
       "$W/${m}_sigma$s.pt" --nl-self &
+    [ "$m$s" != nltv-eg25 ] && want nlblend && pixel_job "$m-blend" "$m" \
+      configs/denoise/cpu-nltv.yaml "$s" "$W/${m}_sigma$s.pt" --nl-blend &
   done
 done
 cs_sc_start() {  # cs_sc_start RATE: resume the run, else continue from the shipped file

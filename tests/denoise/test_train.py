@@ -57,6 +57,19 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert res.returncode == 0, res.stderr
     mean = float(res.stdout.strip().splitlines()[-1].split()[2])
     assert abs(mean - meta["val"]["set12/psnr"]) < 1e-3
+    # export --val scores the file on other images (a run validated on a held-out split ships
+    # with its Set12 score); the weights table names a score that is not Set12's
+    other = tmp_path / "Val2"
+    other.mkdir()
+    write_image(other / "a.png", np.linspace(0, 1, 30 * 31).reshape(30, 31))
+    res = _cli("export", "--run-dir", str(run_dir), "--out", str(tmp_path / "w_other.pt"),
+               "--val", str(other))
+    assert res.returncode == 0, res.stderr
+    assert set(load_weights(tmp_path / "w_other.pt")[1]["val"]) == {"val2/psnr", "val2/ssim"}
+    res = _cli("weights", "--weights", str(tmp_path / "w_other.pt"), str(out))
+    assert res.returncode == 0, res.stderr
+    rows = [r for r in res.stdout.splitlines() if r.startswith("| tv-asym-eg")]
+    assert len(rows) == 2 and sum("(val2)" in r for r in rows) == 1
     # a second stage warm-started from the first keeps the first's record
     out2 = tmp_path / "w2.pt"
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25",
