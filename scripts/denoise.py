@@ -72,6 +72,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--crops-per-image", type=int, default=1, help="train: crops per image/epoch")
     p.add_argument("--train-limit", type=int, default=None, help="train: first N images only")
     p.add_argument("--val-limit", type=int, default=None, help="train: first N val images only")
+    p.add_argument("--val-stride", type=int, default=1,
+                   help="train: every N-th val image (sorted by name), before --val-limit; "
+                        "--val .../Train400 --val-stride 25 is the 16-image Train400 proxy")
     p.add_argument("--every", type=int, default=1, help="eval: every N-th image of --data only")
     p.add_argument("--init-from", default=None,
                    help="train: start from this weight file (another sigma: solver weights "
@@ -202,6 +205,8 @@ def train(args: argparse.Namespace) -> int:
         raise UserError(f"'{args.model}' is a classical method, it has nothing to train")
     args.data = args.data or f"{DATA}/Train400"
     args.val = args.val or f"{DATA}/Set12"
+    if args.val_stride < 1:
+        raise UserError(f"--val-stride must be >= 1, got {args.val_stride}")
     val_name = Path(args.val).name.lower()
     args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
     args.best_metric = args.best_metric or f"{val_name}/psnr"
@@ -251,7 +256,7 @@ def train(args: argparse.Namespace) -> int:
                                "entries": jitter_weights(model, args.init_jitter, args.seed)}
     if init_info:
         print(f"initialization: {init_info}", flush=True)
-    val_set = NoisyImages(args.val, args.sigma, limit=args.val_limit)
+    val_set = NoisyImages(args.val, args.sigma, limit=args.val_limit, every=args.val_stride)
     engine = Engine.from_args(model, DenoiseTask(args.loss, relative_lr=args.relative_lr),
                               train_set, {val_name: val_set}, args)
     if init_info and engine.env.is_main:
@@ -285,7 +290,8 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
     """Write the weight file of a training run (its config.yaml and checkpoints/*.pt).
 
     The validation score is computed on ``device``, on ``val_dir`` (default: the run's
-    validation images); the self-check PSNR always on the CPU.
+    validation images, every ``--val-stride``-th, all of them up to that); the self-check PSNR
+    always on the CPU.
     """
     from stereo_tv.train import load_checkpoint
 
@@ -300,8 +306,9 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
     overrides = _overrides(cfg)
     model = build_model(cfg["model"], cfg["sigma"], **overrides)
     model.load_state_dict(ckpt["model"])
+    stride = 1 if val_dir else cfg.get("val_stride") or 1
     val_dir = val_dir or cfg["val"]
-    val = NoisyImages(val_dir, cfg["sigma"])
+    val = NoisyImages(val_dir, cfg["sigma"], every=stride)
     scores = evaluate(model.to(device), val, device)["mean"]
     model.cpu()
     val_name = Path(val_dir).name.lower()

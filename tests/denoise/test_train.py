@@ -70,6 +70,27 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert res.returncode == 0, res.stderr
     rows = [r for r in res.stdout.splitlines() if r.startswith("| tv-asym-eg")]
     assert len(rows) == 2 and sum("(val2)" in r for r in rows) == 1
+    # --val-stride validates on every N-th image, and the export scores the same ones
+    two = tmp_path / "Set12b"               # two different images: the stride keeps the first
+    two.mkdir()
+    (two / "01.png").write_bytes((val / "01.png").read_bytes())
+    (two / "02.png").write_bytes((other / "a.png").read_bytes())
+    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
+             "--val", str(two), "--epochs", "1")
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke, "--val-stride", "2",
+               "--run-dir", str(tmp_path / "stride"), "--export", str(tmp_path / "w_s.pt"))
+    assert res.returncode == 0, res.stderr
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "01.png").write_bytes((val / "01.png").read_bytes())
+    res = _cli("eval", "--weights", str(tmp_path / "w_s.pt"), "--sigma", "25", "--data",
+               str(first))
+    mean = float(res.stdout.strip().splitlines()[-1].split()[2])
+    assert abs(mean - load_weights(tmp_path / "w_s.pt")[1]["val"]["set12b/psnr"]) < 1e-3
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke, "--val-stride", "0",
+               "--run-dir", str(tmp_path / "bad_stride"))
+    assert_user_error(res, "--val-stride must be >= 1")
+    assert not (tmp_path / "bad_stride").exists()
     # a second stage warm-started from the first keeps the first's record
     out2 = tmp_path / "w2.pt"
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25",
