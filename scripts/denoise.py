@@ -126,10 +126,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: build overrides taken from the command line (and recorded in runs and weight files)
-_OVERRIDES = ("iters", "nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
 #: the overrides that only the non-local pixel models take
 _NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
+#: build overrides taken from the command line (and recorded in runs and weight files)
+_OVERRIDES = ("iters", *_NL_OVERRIDES)
 
 
 def _is_nonlocal(model: str | None) -> bool:
@@ -160,8 +160,8 @@ def _overrides(args) -> dict:
 #: graph settings a non-local pixel model started by --init-from takes from the file unless
 #: given (an explicit --nl-distance other than the file's converts its kappa and self distance,
 #: see ``convert_nl_distance``; before session 13 a file's distance was not inherited: a norm file
-#: without the flag was converted to the squared distance)
-_GRAPH_KEYS = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
+#: without the flag was converted to the squared distance): every non-local override
+_GRAPH_KEYS = _NL_OVERRIDES
 
 
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:

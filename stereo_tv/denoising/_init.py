@@ -175,9 +175,12 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
 # Moreau alphas and the patch-distance kappa inversely.
 _STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
 _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
+# the pixel games' optional graph scalars: self distance (nl_self, see self_dist_start) and
+# graph blend (nl_blend); rescale_to_sigma adds them at their starts or drops them
+_GRAPH_SCALARS = ("self_dist", "blend")
 # patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
-# the pixel games' self distance (nl_self, see self_dist_start) and graph blend (nl_blend)
-_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", "self_dist", "blend")
+# the graph scalars
+_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", *_GRAPH_SCALARS)
 SELF_DIST_MARGIN = 1.5
 #: where an ``nl_blend`` game started from a file without it puts the blend logit: the rebuilt
 #: graph keeps sigmoid(3) = 95% of its weight, close to the source (which replaces the graph)
@@ -227,7 +230,7 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
     dropped = []
-    for name in ("self_dist", "blend"):              # nl_self / nl_blend turned off
+    for name in _GRAPH_SCALARS:                      # nl_self / nl_blend turned off
         if name in state and getattr(game, name, None) is None:
             del state[name]
             dropped.append(name)
@@ -240,7 +243,7 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
                            f"{', '.join(loaded.unexpected_keys)}")
 
     params = dict(game.named_parameters())
-    at_zero = [n for n in added if n not in ("self_dist", "blend")]   # added at strength 0
+    at_zero = [n for n in added if n not in _GRAPH_SCALARS]     # terms added at strength 0
     for name in at_zero:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
