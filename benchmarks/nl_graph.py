@@ -7,12 +7,15 @@ markdown table (mean PSNR over the images, dB).
     OMP_NUM_THREADS=1 python benchmarks/nl_graph.py --model nltv-eg --sigmas 5 25 --limit 4
 
 The oracle rows bound what a better similarity (a better first estimate, other patch sizes or
-windows) could give these weights; they are not a method.
+windows) could give these weights; they are not a method. For a file with a learned graph blend
+(``nl_blend``), two more rows set it by hand: the rebuilt graph replacing the first (the plain
+game) and the first graph kept for every iteration.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 from pathlib import Path
 
@@ -27,6 +30,9 @@ DATA = shared_root() / "data" / "denoise" / "Set12"
 GUIDES = ("estimate (as trained)", "clean image (oracle)", "clean image, first build only",
           "tv-asym-eg output, first build only")
 REFERENCE = "(reference: tv-asym-eg alone, no graph)"
+#: blend logits set by hand (files with nl_blend): sigmoid(+-40) is 1 / 0 in float32
+BLENDS = {"estimate, rebuilt graph replaces the first (blend +40)": 40.0,
+          "estimate, first graph only (blend -40)": -40.0}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -81,12 +87,21 @@ def main(args: argparse.Namespace) -> int:
                                    for i, z in enumerate(tv_out)) / len(data))
         for g in GUIDES:
             rows[g].append(score(model, data, tv_out, g))
+        blend = getattr(model, "blend", None)      # the file's learned blend, if it has one
+        for name, logit in BLENDS.items():
+            value = float("nan")
+            if blend is not None:
+                with torch.no_grad():
+                    model.blend.fill_(logit)       # the model is this sigma's: not restored
+                value = score(model, data, tv_out, GUIDES[0])
+            rows.setdefault(name, []).append(value)
     print(f"{args.model}, graph built on ... ({len(data)} images of {args.data}; "
           f"{platform.processor() or platform.machine()}, {args.threads} thread(s))\n")
     print("| graph built on | " + " | ".join(f"sigma {s:g}" for s in args.sigmas) + " |")
     print("| --- |" + " --- |" * len(args.sigmas))
     for g, vals in rows.items():
-        print(f"| {g} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
+        if not all(math.isnan(v) for v in vals):     # the blend rows need a blended file
+            print(f"| {g} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
     return 0
 
 
