@@ -294,6 +294,10 @@ class Engine:
                                 lr=f"{self.lr:.3g}", samples_s=f"{rate:.1f}")
             if self.env.any(self._stop is not None):
                 bar.close()
+                # the epoch's seconds so far (a mean over ranks), so the resumed epoch reports
+                # its whole time and rate rather than the rate of its last segment
+                sums["seconds"] = (sums.get("seconds", 0.0)
+                                   + (time.time() - t0) / self.env.world_size)
                 keys = list(sums)  # the same keys, in the same order, on every rank
                 self._partial = dict(zip(keys, self.env.all_reduce_sum(
                     [float(sums[k]) for k in keys])))  # global sums; rank 0 resumes them
@@ -306,6 +310,7 @@ class Engine:
         cfg, e = self.config, self.epoch
         n = max(sums.pop("batches", 0.0), 1.0)
         samples = sums.pop("samples", 0.0)
+        seconds += sums.pop("seconds", 0.0)  # segments before a SIGTERM, if resumed
         means = {k: v / n for k, v in sums.items()}  # per-batch means over all ranks
         loss = means.get("loss", math.nan)
         rate = samples / max(seconds, 1e-9)

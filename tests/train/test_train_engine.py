@@ -94,9 +94,15 @@ def test_sigterm_saves_mid_epoch_and_resume_is_exact(reference, tmp_path, capsys
     assert run_inprocess(run_dir, "--kill-at-step", "10", "--kill-signal", "SIGTERM") == 130
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (2, 2, 10)
+    before = state["partial"]["seconds"]
+    assert before > 0 and state["partial"]["samples"] > 0
     assert _records(run_dir, "interrupt")[0]["signal"] == "SIGTERM"
     assert "continue with --resume" in capsys.readouterr().out
     assert run_inprocess(run_dir, "--resume") == 0
+    # the resumed epoch's time includes the segment before the SIGTERM
+    resumed = _records(run_dir, "train")[2]
+    assert resumed["epoch"] == 3 and resumed["seconds"] >= before
+    assert "train/seconds" not in resumed  # popped, not averaged as a metric
     _assert_same_state(load_checkpoint(run_dir / "checkpoints" / "last.pt")["model"],
                        load_checkpoint(reference / "checkpoints" / "last.pt")["model"])
     assert _losses(run_dir) == _losses(reference)
