@@ -96,8 +96,16 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception] =
             raise error(f"{what} {path} is corrupt or not a PyTorch file ({reason}){hint}") \
                 from None
     for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        # each one once per process: catch_warnings resets Python's per-place registries, so
+        # without this set a "default" filter would show it at every load
+        key = (str(w.message), w.category, w.filename, w.lineno)
+        if key not in _REPLAYED_WARNINGS:
+            _REPLAYED_WARNINGS.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return blob
+
+
+_REPLAYED_WARNINGS: set[tuple] = set()
 
 
 def _load_failure(exc: Exception) -> str:

@@ -70,6 +70,27 @@ def test_foreign_file_gets_a_short_reason(tmp_path, content, reason):
     assert len(message.partition(" (")[2].partition(")")[0]) < 100      # the reason: short
 
 
+def test_warnings_of_a_good_load_are_replayed_once_per_place(tmp_path, monkeypatch):
+    """A warning torch gives on a load that succeeds is held back, then replayed, once per
+    process however often the file is loaded (the "default" filter's promise, which
+    catch_warnings would otherwise break by resetting the per-place registries)."""
+    from stereo_tv.cli import load_torch_file
+
+    def warning_load(path, **kwargs):
+        warnings.warn("torch says so", FutureWarning, stacklevel=1)
+        return {"ok": 1}
+
+    path = tmp_path / "w.pt"
+    torch.save({"ok": 1}, path)
+    monkeypatch.setattr(torch, "load", warning_load)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            assert load_torch_file(path, "weights") == {"ok": 1}
+    assert [str(w.message) for w in shown] == ["torch says so"]
+    assert shown[0].category is FutureWarning
+
+
 def test_resume_from_truncated_checkpoint_fails_clearly(one_epoch, tmp_path, capsys):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
