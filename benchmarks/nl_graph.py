@@ -9,7 +9,8 @@ markdown table (mean PSNR over the images, dB).
 The oracle rows bound what a better similarity (a better first estimate, other patch sizes or
 windows) could give these weights; they are not a method. For a file with a learned graph blend
 (``nl_blend``), two more rows set it by hand: the rebuilt graph replacing the first (the plain
-game) and the first graph kept for every iteration.
+game) and the first graph kept for every iteration. In the guide rows such a file keeps its
+learned blend: each graph built on the guide is blended with the previous one, as in training.
 """
 
 from __future__ import annotations
