@@ -74,7 +74,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-limit", type=int, default=None, help="train: first N val images only")
     p.add_argument("--val-stride", type=int, default=1,
                    help="train: every N-th val image (sorted by name), before --val-limit; "
-                        "--val .../Train400 --val-stride 25 is the 16-image Train400 proxy")
+                        "--val .../Train400 --val-stride 25 --val-limit 16 is the 16-image "
+                        "Train400 proxy (configs/denoise/cpu-nltv.yaml caps validation at 4)")
     p.add_argument("--every", type=int, default=1, help="eval: every N-th image of --data only")
     p.add_argument("--init-from", default=None,
                    help="train: start from this weight file (another sigma: solver weights "

@@ -468,9 +468,11 @@ class Engine:
         if self.env.is_main:
             save_config(self.run_dir, self.hparams)
         n_params = sum(p.numel() for p in self.params)
+        vals = "".join(f", {len(ds)} validation samples" + (f" ({name})" if name else "")
+                       for name, ds in self.val_sets.items() if hasattr(ds, "__len__"))
         self.log.print(f"run {self.run_dir}: {n_params} trainable parameters, device "
                        f"{self.device}, {self.env.world_size} process(es), "
-                       f"{len(self.train_set)} training samples"
+                       f"{len(self.train_set)} training samples{vals}"
                        + (f", resumed from {path} at epoch {self.epoch}" if path else ""))
         if self.backtracker.enabled and self.backtracker.snapshot is None:
             self.backtracker.take_snapshot(self.model, self.optimizer)

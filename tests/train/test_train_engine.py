@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,7 +98,9 @@ def test_sigterm_saves_mid_epoch_and_resume_is_exact(reference, tmp_path, capsys
     before = state["partial"]["seconds"]
     assert before > 0 and state["partial"]["samples"] > 0
     assert _records(run_dir, "interrupt")[0]["signal"] == "SIGTERM"
-    assert "continue with --resume" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "continue with --resume" in out
+    assert re.search(r"\d+ training samples, \d+ validation samples", out)  # the run's header
     assert run_inprocess(run_dir, "--resume") == 0
     # the resumed epoch's time includes the segment before the SIGTERM
     resumed = _records(run_dir, "train")[2]
