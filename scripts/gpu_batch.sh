@@ -43,6 +43,13 @@
 #                       the kappas game), from the shipped files; the S1 / S2 stages of `tv`
 #                       (session 14 on the CPU, nltv-eg at sigma 25: 61 epochs took the proxy
 #                       from 28.23 to 28.33 dB as the blend fell from 3 to -1.7).
+#               sceps   sc at sigma 25 from the learned dictionary, as sc25, with Adam's
+#                       epsilon at 5e-7 instead of torch's 1e-8. The authors' GroupSC code
+#                       (bruno-31/groupsc, read, not copied) trains with eps 1e-3 on a loss
+#                       summed over a crop's 56x56 pixels (border pixels weighted down), about
+#                       2000 times our mean loss, so its eps is about 5e-7 here; it damps the
+#                       steps of the many dictionary entries whose gradients are small. sc25
+#                       (session 3: 29.12 dB on Set12 after 30 epochs) is the control.
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 #   On a lent machine that gets only the repository (session 11): copy denoise/{Train400,Set12}
 #   and mri/{ChestTrain,masks,masks_mat} (38 MB) into a git-excluded shared/ in the repo, carry
@@ -130,6 +137,7 @@ for rate in 20 30 40 50; do
       >> "$R/cs_sc_$rate.log" 2>&1 ) &
 done
 want sc25 && sc_job 25 &
+want sceps && patch_job sceps_25 sc 25 --adam-eps 5e-7 &
 for s in 15 50; do
   want sc && sc_job "$s" --init-from "$W/sc_sigma25.pt" &
 done

@@ -40,6 +40,7 @@ class EngineConfig:
     val_batch_size: int = 1
     lr: float = 6e-4
     weight_decay: float = 0.0
+    adam_eps: float = 1e-8
     clip_grad: float = 0.0
     amp: str = "none"
     max_steps_per_epoch: int = 0
@@ -85,6 +86,8 @@ class EngineConfig:
             raise UserError("give a run --name (or a --run-dir)")
         if not self.lr > 0:
             raise UserError(f"--lr must be > 0, got {self.lr}")
+        if not self.adam_eps > 0:
+            raise UserError(f"--adam-eps must be > 0, got {self.adam_eps}")
         if self.lr_gamma is not None and not 0 < self.lr_gamma <= 1:
             raise UserError(f"--lr-gamma must be in (0, 1], got {self.lr_gamma}")
         if self.backtrack_factor <= 1:
@@ -114,7 +117,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
       ``--device {auto,cpu,cuda}``, ``--workers``, ``--resume [PATH]`` (bare flag: the run
       directory's ``checkpoints/last.pt``), ``--eval-only``.
     * optimisation: ``--epochs``, ``--batch-size``, ``--val-batch-size``, ``--lr``,
-      ``--weight-decay``, ``--clip-grad`` (max global grad norm, 0 = off),
+      ``--weight-decay``, ``--adam-eps`` (Adam's epsilon; torch's 1e-8 by default),
+      ``--clip-grad`` (max global grad norm, 0 = off),
       ``--amp {none,fp16,bf16}`` (CUDA only; a no-op on CPU), ``--max-steps-per-epoch``.
     * learning-rate schedule (stepped once per epoch): ``--lr-schedule {paper,psmnet,constant}``;
       ``paper`` multiplies by ``--lr-gamma`` (default 0.35) every ``--lr-every`` (80) epochs;
@@ -143,6 +147,9 @@ def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--val-batch-size", type=int, default=_D.val_batch_size)
     g.add_argument("--lr", type=float, default=_D.lr, help="initial Adam learning rate")
     g.add_argument("--weight-decay", type=float, default=_D.weight_decay)
+    g.add_argument("--adam-eps", type=float, default=_D.adam_eps,
+                   help="Adam's epsilon (torch's default 1e-8). It is relative to the gradients' "
+                        "scale, so it depends on how the loss is normalised")
     g.add_argument("--clip-grad", type=float, default=_D.clip_grad,
                    help="clip the global gradient norm to this value (0 = off)")
     g.add_argument("--amp", choices=("none", "fp16", "bf16"), default=_D.amp,

@@ -136,7 +136,8 @@ class Engine:
             groups = task.param_groups(self.model, config.lr) if hasattr(
                 task, "param_groups") else None
             self.optimizer = torch.optim.Adam(self.params if groups is None else groups,
-                                              lr=config.lr, weight_decay=config.weight_decay)
+                                              lr=config.lr, eps=config.adam_eps,
+                                              weight_decay=config.weight_decay)
             self.scheduler = build_scheduler(self.optimizer, config.lr_schedule,
                                              every=config.lr_every,
                                              milestones=config.lr_milestones,

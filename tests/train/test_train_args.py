@@ -39,6 +39,7 @@ def test_yaml_sets_defaults_and_command_line_wins(tmp_path):
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "--epochs must be >= 1"),
     ("lr", -1.0, "--lr must be > 0"),
+    ("adam_eps", 0.0, "--adam-eps must be > 0"),
     ("amp", "fp8", "--amp must be one of none, fp16, bf16"),
     ("backtrack_factor", 0.5, "--backtrack-factor must be > 1"),
     ("lr_gamma", 2.0, "--lr-gamma must be in"),

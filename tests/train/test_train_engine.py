@@ -111,6 +111,17 @@ def test_sigterm_saves_mid_epoch_and_resume_is_exact(reference, tmp_path, capsys
     assert _losses(run_dir) == _losses(reference)
 
 
+def test_adam_eps_reaches_the_optimizer(reference, tmp_path):
+    assert load_checkpoint(reference / "checkpoints" / "last.pt")[
+        "optimizer"]["param_groups"][0]["eps"] == 1e-8                  # torch's default
+    run_dir = tmp_path / "eps"
+    assert run_inprocess(run_dir, "--epochs", "1", "--adam-eps", "1e-3") == 0
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["optimizer"]["param_groups"][0]["eps"] == 1e-3
+    assert state["config"]["adam_eps"] == 1e-3
+    assert _losses(run_dir)[0] != _losses(reference)[0]
+
+
 def test_resume_restores_scheduler_and_optimizer(reference, tmp_path):
     run_dir = tmp_path / "short"
     assert run_inprocess(run_dir, "--epochs", "3") == 0
