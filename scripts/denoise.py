@@ -263,10 +263,23 @@ def train(args: argparse.Namespace) -> int:
     if init_info and engine.env.is_main:
         Path(engine.run_dir).mkdir(parents=True, exist_ok=True)
         (Path(engine.run_dir) / "init.yaml").write_text(yaml.safe_dump(init_info))
+    if source is not None and engine.env.is_main:
+        # the start's training record as it is now: an export may overwrite the file later
+        Path(engine.run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(engine.run_dir) / WARM_START).write_text(
+            json.dumps(source[1].get("train") or {}, indent=1))
     engine.run()
     if args.export and not args.eval_only:
         export_run(Path(engine.run_dir), Path(args.export), "best")
     return 0
+
+
+#: a run's copy of its --init-from file's training record, written when the run starts
+WARM_START = "warm_start.json"
+
+
+def _same_dir(a: str | None, b: Path) -> bool:
+    return a is not None and Path(a).resolve() == b.resolve()
 
 
 def _run_seconds(run_dir: Path) -> float | None:
@@ -319,10 +332,16 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
                   "steps": int(ckpt.get("step", 0)), "checkpoint": ckpt_path.name,
                   "seconds": _run_seconds(run_dir), "run_dir": str(run_dir),
                   "init": yaml.safe_load(init_path.read_text()) if init_path.is_file() else None}
-    source = cfg.get("init_from")
-    if source and Path(source).is_file():
-        # warm start: keep the training record of the weights this run started from (chained)
+    source, first = cfg.get("init_from"), None
+    if (run_dir / WARM_START).is_file():          # the start's record, kept when training began
+        first = json.loads((run_dir / WARM_START).read_text())
+    elif source and Path(source).is_file():       # runs from before session 15: the file now
         first = read_weights(source).get("train") or {}
+        # ... which may since hold an export of this very run: go back to the run's own start
+        while first.get("warm_start") and _same_dir(first.get("run_dir"), run_dir):
+            first = first["warm_start"]
+    if first is not None:
+        # warm start: keep the training record of the weights this run started from (chained)
         train_info["warm_start"] = {"path": str(source), **first}
         train_info["seconds_total"] = (train_info["seconds"] or 0.0) + (
             first.get("seconds_total") or first.get("seconds") or 0.0)

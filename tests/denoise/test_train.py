@@ -104,6 +104,17 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     assert train2["warm_start"]["command"] == meta["train"]["command"]
     assert train2["init"]["jitter"]["scale"] == 0.2
     assert train2["seconds_total"] > train2["seconds"]
+    # exported over the file it started from, twice: the chain still ends at the first stage
+    # (the run keeps the start's record), also for a run without that copy (older runs)
+    for drop_copy in (False, False, True):
+        if drop_copy:
+            (tmp_path / "run2" / "warm_start.json").unlink()
+        res = _cli("export", "--run-dir", str(tmp_path / "run2"), "--out", str(out))
+        assert res.returncode == 0, res.stderr
+        chained = load_weights(out)[1]["train"]
+        assert chained["warm_start"]["command"] == meta["train"]["command"]
+        assert "warm_start" not in chained["warm_start"]
+        assert chained["seconds_total"] == pytest.approx(train2["seconds_total"])
     # weights of another model cannot start this one: a one-line error
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25",
                "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
