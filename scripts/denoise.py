@@ -334,7 +334,10 @@ def export_run(run_dir: Path, out: Path, which: str = "best",
                   "init": yaml.safe_load(init_path.read_text()) if init_path.is_file() else None}
     source, first = cfg.get("init_from"), None
     if (run_dir / WARM_START).is_file():          # the start's record, kept when training began
-        first = json.loads((run_dir / WARM_START).read_text())
+        try:
+            first = json.loads((run_dir / WARM_START).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{run_dir / WARM_START} is corrupt ({exc})") from None
     elif source and Path(source).is_file():       # runs from before session 15: the file now
         first = read_weights(source).get("train") or {}
         # ... which may since hold an export of this very run: go back to the run's own start

@@ -115,6 +115,11 @@ def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
         assert chained["warm_start"]["command"] == meta["train"]["command"]
         assert "warm_start" not in chained["warm_start"]
         assert chained["seconds_total"] == pytest.approx(train2["seconds_total"])
+    (tmp_path / "run2" / "warm_start.json").write_text("{bad")
+    before = out.read_bytes()
+    res = _cli("export", "--run-dir", str(tmp_path / "run2"), "--out", str(out))
+    assert_user_error(res, "warm_start.json is corrupt")
+    assert out.read_bytes() == before
     # weights of another model cannot start this one: a one-line error
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25",
                "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
