@@ -260,17 +260,17 @@ def train(args: argparse.Namespace) -> int:
     val_set = NoisyImages(args.val, args.sigma, limit=args.val_limit, every=args.val_stride)
     engine = Engine.from_args(model, DenoiseTask(args.loss, relative_lr=args.relative_lr),
                               train_set, {val_name: val_set}, args)
-    if init_info and engine.env.is_main:
-        Path(engine.run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(engine.run_dir) / "init.yaml").write_text(yaml.safe_dump(init_info))
-    if source is not None and engine.env.is_main:
-        # the start's training record as it is now: an export may overwrite the file later
-        Path(engine.run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(engine.run_dir) / WARM_START).write_text(
-            json.dumps(source[1].get("train") or {}, indent=1))
+    run_dir = Path(engine.run_dir)
+    if engine.env.is_main and (init_info or source is not None):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if init_info:
+            (run_dir / "init.yaml").write_text(yaml.safe_dump(init_info))
+        if source is not None:
+            # the start's training record as it is now: an export may overwrite the file later
+            (run_dir / WARM_START).write_text(json.dumps(source[1].get("train") or {}, indent=1))
     engine.run()
     if args.export and not args.eval_only:
-        export_run(Path(engine.run_dir), Path(args.export), "best")
+        export_run(run_dir, Path(args.export), "best")
     return 0
 
 
