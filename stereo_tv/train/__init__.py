@@ -28,7 +28,7 @@ The same script runs on one device (``python train.py --config c.yaml``) and und
 Public API:
     add_engine_args(parser) -> parser
         The shared options (``--name``, ``--run-dir``, ``--epochs``, ``--batch-size``,
-        ``--lr``, ``--lr-schedule {paper,psmnet,constant}``, ``--clip-grad``,
+        ``--lr``, ``--lr-schedule {paper,psmnet,constant}``, ``--clip-grad``, ``--ema``,
         ``--amp {none,fp16,bf16}``, ``--device``, ``--workers``, ``--seed``, ``--resume``,
         ``--val-every``, ``--best-metric``, ``--best-mode``, ``--backtrack-*``,
         ``--log-images-every``, ``--eval-only``, ``--max-steps-per-epoch``, ...).
@@ -42,7 +42,8 @@ Public API:
            find_unused_parameters=False)
         ``.fit() -> dict`` (last validation metrics), ``.evaluate() -> dict``,
         ``.run()`` (one of the two, by ``--eval-only``), ``Engine.from_args(...)``.
-        Attributes: ``run_dir``, ``device``, ``model``, ``optimizer``, ``scheduler``,
+        Attributes: ``run_dir``, ``device``, ``model``, ``eval_model`` (the ``--ema``
+        average, else ``model``), ``optimizer``, ``scheduler``,
         ``epoch`` (epochs completed), ``step`` (optimizer steps), ``best``.
     TrainingInterrupted
         Raised by ``fit()`` after SIGINT/SIGTERM once the checkpoint is saved; a subclass of

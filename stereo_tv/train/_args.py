@@ -42,6 +42,7 @@ class EngineConfig:
     weight_decay: float = 0.0
     adam_eps: float = 1e-8
     clip_grad: float = 0.0
+    ema: float = 0.0
     amp: str = "none"
     max_steps_per_epoch: int = 0
     lr_schedule: str = "paper"
@@ -88,6 +89,8 @@ class EngineConfig:
             raise UserError(f"--lr must be > 0, got {self.lr}")
         if not self.adam_eps > 0:
             raise UserError(f"--adam-eps must be > 0, got {self.adam_eps}")
+        if not 0 <= self.ema < 1:
+            raise UserError(f"--ema must be in [0, 1) (0 = off), got {self.ema}")
         if self.lr_gamma is not None and not 0 < self.lr_gamma <= 1:
             raise UserError(f"--lr-gamma must be in (0, 1], got {self.lr_gamma}")
         if self.backtrack_factor <= 1:
@@ -118,7 +121,9 @@ def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
       directory's ``checkpoints/last.pt``), ``--eval-only``.
     * optimisation: ``--epochs``, ``--batch-size``, ``--val-batch-size``, ``--lr``,
       ``--weight-decay``, ``--adam-eps`` (Adam's epsilon; torch's 1e-8 by default),
-      ``--clip-grad`` (max global grad norm, 0 = off),
+      ``--clip-grad`` (max global grad norm, 0 = off), ``--ema`` (decay of an exponential moving
+      average of the weights, per step, 0 = off: validation, ``best.pt`` and ``"model"`` in
+      checkpoints then hold the averaged weights),
       ``--amp {none,fp16,bf16}`` (CUDA only; a no-op on CPU), ``--max-steps-per-epoch``.
     * learning-rate schedule (stepped once per epoch): ``--lr-schedule {paper,psmnet,constant}``;
       ``paper`` multiplies by ``--lr-gamma`` (default 0.35) every ``--lr-every`` (80) epochs;
@@ -152,6 +157,9 @@ def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "scale, so it depends on how the loss is normalised")
     g.add_argument("--clip-grad", type=float, default=_D.clip_grad,
                    help="clip the global gradient norm to this value (0 = off)")
+    g.add_argument("--ema", type=float, default=_D.ema, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (decay per step, e.g. "
+                        "0.999; 0 = off). Validation, best.pt and exports use the average")
     g.add_argument("--amp", choices=("none", "fp16", "bf16"), default=_D.amp,
                    help="mixed precision on CUDA (fp16 uses a GradScaler); no-op on CPU")
     g.add_argument("--max-steps-per-epoch", type=int, default=_D.max_steps_per_epoch,

@@ -4,11 +4,18 @@ One epoch of :meth:`Engine.fit` is::
 
     for batch in train_loader:                       # DistributedSampler, seeded workers
         loss, logs = task.training_step(model, batch)    # under autocast when --amp
-        (scaled) loss.backward(); clip; optimizer.step()
+        (scaled) loss.backward(); clip; optimizer.step(); --ema: update the weight average
     backtracker.update(epoch, mean loss)             # restore + lr x 0.8 on divergence
     every --val-every epochs: task.validate(...) -> best.pt by --best-metric
     every --log-images-every epochs: task.log_images(...), solver histograms
     scheduler.step(); save checkpoints/last.pt (atomically)
+
+With ``--ema DECAY`` the engine keeps an exponential moving average of the weights
+(``torch.optim.swa_utils.AveragedModel``, updated after every step; buffers are copied, not
+averaged). Validation, ``best.pt`` and the ``"model"`` entry of every checkpoint are the
+averaged weights, so exports and ``load_model_weights`` take them unchanged; the trained
+weights travel as ``"train_model"`` for ``--resume``. A backtracking restore restarts the
+average from the restored weights.
 
 SIGINT/SIGTERM make the engine finish the current step, save ``last.pt`` (with the position
 inside the epoch) and raise :class:`TrainingInterrupted`; ``--resume`` continues from there. A
@@ -32,6 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
@@ -149,6 +157,9 @@ class Engine:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cuda and config.amp == "fp16")
         self.backtracker = Backtracker(config.backtrack_every, config.backtrack_factor,
                                        config.backtrack_lr_decay)
+        self.ema: AveragedModel | None = None
+        if config.ema and self.params:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema))
         self.train_model: nn.Module = self.model
         if self.env.distributed and self.params:
             self.train_model = DistributedDataParallel(
@@ -218,7 +229,7 @@ class Engine:
             self.log.print(f"no checkpoint in {self.run_dir}; evaluating the model as built")
         else:
             state = load_checkpoint(path)
-            load_state_into(self.model, state, path)
+            load_state_into(self.eval_model, state, path)
             self.epoch = int(state.get("epoch", 0))
             self.log.print(f"evaluating {path} (epoch {self.epoch})")
         metrics = self._validate()
@@ -281,6 +292,7 @@ class Engine:
             self.scaler.update()
             self.step += 1
             self.batch_in_epoch = i + 1
+            self._update_ema()
             for key, value in {"loss": loss, **logs}.items():
                 value = torch.as_tensor(value).detach().to(self.device, torch.float64)
                 sums[key] = sums.get(key, 0.0) + value
@@ -325,6 +337,7 @@ class Engine:
         event = self.backtracker.update(e, loss, self.model, self.optimizer)
         if event is not None:
             self.scheduler.scale_lr(event["lr_decay"])
+            self._restart_ema()
             ref = event["ref_loss"]
             self.log.print(f"backtrack at epoch {e + 1}: loss {loss:.5g} vs accepted "
                            f"{'none' if ref is None else format(ref, '.5g')}; snapshot restored, "
@@ -370,6 +383,29 @@ class Engine:
         return False
 
     @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and saved as ``"model"``: the moving average with
+        ``--ema``, else the trained model itself."""
+        return self.model if self.ema is None else self.ema.module
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        self.ema.update_parameters(self.model)
+        for mine, theirs in zip(self.ema.module.buffers(), self.model.buffers()):
+            mine.copy_(theirs)
+
+    @torch.no_grad()
+    def _restart_ema(self, average: dict[str, Any] | None = None, steps: int = 0) -> None:
+        """Set the average to ``average`` (a state dict) over ``steps`` steps, or restart it
+        from the trained weights."""
+        if self.ema is None:
+            return
+        self.ema.module.load_state_dict(self.model.state_dict() if average is None else average)
+        self.ema.n_averaged.fill_(max(int(steps), 1 if average is None else 0))
+
+    @property
     def lr(self) -> float:
         """The global learning rate now: ``--lr`` times the schedule's and backtracking's
         factor (with several parameter groups, group ``i`` runs at its base rate times the same
@@ -386,41 +422,44 @@ class Engine:
 
     @torch.inference_mode()
     def _validate(self) -> dict[str, float]:
-        was_training = self.model.training
-        self.model.eval()
+        model = self.eval_model
+        was_training = model.training
+        model.eval()
         metrics: dict[str, float] = {}
         for name, dataset in self.val_sets.items():
             loader = DeviceLoader(self._val_loader(dataset, self.config.workers), self.device)
-            for key, value in self.task.validate(self.model, loader).items():
+            for key, value in self.task.validate(model, loader).items():
                 full = key if name is None or "/" in key else f"{name}/{key}"
                 metrics[full] = float(value)
-        self.model.train(was_training)
+        model.train(was_training)
         return metrics
 
     @torch.inference_mode()
     def _log_images_and_histograms(self) -> None:
         if not self.env.is_main:
             return
+        model = self.eval_model
         quantities = getattr(self.task, "solver_quantities", None)
-        quantities = quantities(self.model) if quantities else Task.solver_quantities(
-            self.task, self.model)
+        quantities = quantities(model) if quantities else Task.solver_quantities(self.task, model)
         self.log.histograms(quantities, self.step)
         hook = getattr(self.task, "log_images", None)
         dataset = next(iter(self.val_sets.values()), self.train_set)
         if hook is None or dataset is None:
             return
-        was_training = self.model.training
-        self.model.eval()
+        was_training = model.training
+        model.eval()
         batch = to_device(next(iter(self._val_loader(dataset, 0))), self.device)
-        hook(self.log.writer, self.model, batch, self.step)
-        self.model.train(was_training)
+        hook(self.log.writer, model, batch, self.step)
+        model.train(was_training)
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict[str, Any]:
         rng = self.env.gather(get_rng_state())  # collective: every rank calls it
         return {
             "version": _CHECKPOINT_VERSION,
-            "model": self.model.state_dict(),
+            "model": self.eval_model.state_dict(),
+            **({} if self.ema is None else {"train_model": self.model.state_dict(),
+                                            "ema_steps": int(self.ema.n_averaged)}),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -484,7 +523,11 @@ class Engine:
             raise UserError(f"checkpoint {path} is not an engine checkpoint (missing "
                             f"{', '.join(missing)}); use load_model_weights for bare weights")
         try:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(state.get("train_model", state["model"]))
+            if "train_model" in state:   # an --ema run: "model" is its average
+                self._restart_ema(state["model"], state.get("ema_steps", 0))
+            else:                        # (with --ema) start the average here
+                self._restart_ema()
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             if state.get("scaler"):
