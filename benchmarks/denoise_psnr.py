@@ -6,6 +6,11 @@ input, PSNR on the clipped output). Prints one markdown table per metric.
     OMP_NUM_THREADS=1 python benchmarks/denoise_psnr.py --data ../shared/data/denoise/Train400 \\
         --every 25 --baselines tv-chambolle bm3d                            # a BSD-like proxy
 
+The proxy (every 25th image from the first: 16 images) is also what training runs validate on
+(``denoise.py train --val-stride 25 --val-limit 16``), so a run's best epoch is picked on it and
+its score there is biased up by the pick. ``--offset 12`` scores 16 other images, which no run
+selects on.
+
 Train400 is the training set: scores on it are in-sample and only serve to relate Set12 to the
 BSD68 scale of the paper (BM3D is known there: 28.57 dB at sigma 25). When ``bm3d`` is among the
 baselines, a third table estimates each model's BSD68 score as its score here minus BM3D's offset
@@ -106,6 +111,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(DATA / "Set12"), help="folder of clean images")
     p.add_argument("--every", type=int, default=1, help="every N-th image only")
+    p.add_argument("--offset", type=int, default=0,
+                   help="start at this image (with --every: another subset of the folder)")
     p.add_argument("--sigmas", type=float, nargs="+", default=[5, 15, 25, 50])
     p.add_argument("--models", nargs="*", default=shipped_models(),
                    help="models with shipped weights to score")
@@ -123,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"no such image folder: {args.data}")
     results: dict[str, dict[str, dict]] = {}
     for sigma in args.sigmas:
-        data = NoisyImages(args.data, sigma, every=args.every)
+        data = NoisyImages(args.data, sigma, every=args.every, offset=args.offset)
         if len(data) == 0:
             raise UserError(f"no images in {args.data}")
         for name in [*args.models, *args.baselines]:
@@ -135,7 +142,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"sigma {sigma:>4g}  {name:<14s} psnr {mean['psnr']:7.3f}  ssim "
                   f"{mean['ssim']:.4f}  {mean['seconds']:7.3f} s/image", flush=True)
     cols = [f"{s:g}" for s in args.sigmas]
-    print(f"\n{Path(args.data).name} (every {args.every}: {len(data)} images), "
+    print(f"\n{Path(args.data).name} (every {args.every} from image {args.offset}: "
+          f"{len(data)} images), "
           f"{platform.processor() or platform.machine()}, torch threads "
           f"{torch.get_num_threads()}")
     for metric in ("psnr", "ssim"):
@@ -151,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps({"data": args.data, "every": args.every,
-                                             "results": results}, indent=1))
+                                       "offset": args.offset, "results": results}, indent=1))
     return 0
 
 

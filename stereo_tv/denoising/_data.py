@@ -128,14 +128,18 @@ class NoisyImages(Dataset):
         sigma: noise level on the 0-255 scale.
         limit: keep the first ``limit`` images (after ``every``).
         every: keep every ``every``-th image (sorted by name).
+        offset: start at this image (``every=25, offset=12`` and ``every=25, offset=0`` are
+            disjoint subsets).
 
     Returns per item ``(noisy, clean, name)`` with tensors of shape (1, H, W) (images are
     converted to gray); sizes may differ between items, so use batch size 1.
     """
 
     def __init__(self, folder: str | os.PathLike, sigma: float, limit: int | None = None,
-                 every: int = 1):
-        self.files = list_images(folder)[::every][:limit]
+                 every: int = 1, offset: int = 0):
+        if every < 1 or offset < 0:
+            raise ValueError(f"every must be >= 1 and offset >= 0, got {every} and {offset}")
+        self.files = list_images(folder)[offset::every][:limit]
         self.sigma = float(sigma)
         self.clean = [to_gray(read_image(p)) for p in self.files]
         self.noisy = [add_noise(x, self.sigma, p.name) for x, p in zip(self.clean, self.files)]

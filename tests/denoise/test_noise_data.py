@@ -80,6 +80,19 @@ def test_noisy_images_is_deterministic(tmp_path):
                                   add_noise(clean[0].numpy(), 25.0, "test_002.png"))
 
 
+def test_noisy_images_every_and_offset_pick_disjoint_subsets(tmp_path):
+    folder = _fake_folder(tmp_path, names=[f"im_{i:02d}.png" for i in range(7)])
+    names = lambda ds: [ds[i][2] for i in range(len(ds))]  # noqa: E731
+    assert names(NoisyImages(folder, 25.0, every=3)) == ["im_00.png", "im_03.png", "im_06.png"]
+    assert names(NoisyImages(folder, 25.0, every=3, offset=1)) == ["im_01.png", "im_04.png"]
+    assert names(NoisyImages(folder, 25.0, every=3, offset=1, limit=1)) == ["im_01.png"]
+    # an image keeps its noise whichever subset it is in
+    torch.testing.assert_close(NoisyImages(folder, 25.0, every=3, offset=1)[1][0],
+                               NoisyImages(folder, 25.0)[4][0])
+    with pytest.raises(ValueError, match="offset"):
+        NoisyImages(folder, 25.0, offset=-1)
+
+
 def test_train_crops_shapes_and_noise_level(tmp_path):
     folder = _fake_folder(tmp_path, shape=(20, 17))
     ds = TrainCrops(folder, sigma=50.0, crop=8, crops_per_image=3)
