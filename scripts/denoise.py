@@ -74,8 +74,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-limit", type=int, default=None, help="train: first N val images only")
     p.add_argument("--val-stride", type=int, default=1,
                    help="train: every N-th val image (sorted by name), before --val-limit; "
-                        "--val .../Train400 --val-stride 25 --val-limit 16 is the 16-image "
-                        "Train400 proxy (configs/denoise/cpu-nltv.yaml caps validation at 4)")
+                        "--val .../Train400 --val-stride 4 --val-limit 100 is the 100-image "
+                        "Train400 proxy of benchmarks/denoise_psnr.py (--val-stride 25 "
+                        "--val-limit 16: 16 images, for the slow non-local games; "
+                        "configs/denoise/cpu-nltv.yaml caps validation at 4)")
     p.add_argument("--every", type=int, default=1, help="eval: every N-th image of --data only")
     p.add_argument("--init-from", default=None,
                    help="train: start from this weight file (another sigma: solver weights "
