@@ -200,7 +200,13 @@ def train(args: argparse.Namespace) -> int:
         tune_init,
     )
     from stereo_tv.denoising._task import DenoiseTask
-    from stereo_tv.train import Engine, check_resumed, resumed_config, seed_everything
+    from stereo_tv.train import (
+        Engine,
+        EngineConfig,
+        check_resumed,
+        resumed_config,
+        seed_everything,
+    )
 
     _need(args, "sigma")
     _check_model(args.model)
@@ -213,6 +219,7 @@ def train(args: argparse.Namespace) -> int:
     val_name = Path(args.val).name.lower()
     args.name = args.name or f"denoise/{args.model}_sigma{args.sigma:g}"
     args.best_metric = args.best_metric or f"{val_name}/psnr"
+    EngineConfig.from_args(args)             # a bad engine option fails before any slow set-up
     source = None                            # (model, blob) of --init-from, read once
     if args.resume is None and args.init_from:
         source = load_weights(args.init_from)

@@ -257,3 +257,12 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
                "--run-dir", str(tmp_path / "run2"), "--nl-self")
     assert_user_error(res, "--nl-self", "'tv-asym-eg'")
+
+
+def test_a_bad_engine_option_fails_before_the_slow_set_up(tmp_path):
+    # the engine's options are checked before --tune-init's search (and before any run directory)
+    train, val = _fake_data(tmp_path)
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(train),
+               "--val", str(val), "--run-dir", str(tmp_path / "run"), "--ema", "1")
+    assert_user_error(res, "--ema must be in [0, 1)")
+    assert "initialization" not in res.stdout and not (tmp_path / "run").exists()
