@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from stereo_tv.cli import UserError
 from stereo_tv.denoising._noise import add_noise
 
 __all__ = ["IMAGE_SUFFIXES", "list_images", "read_image", "write_image", "to_gray",
@@ -138,7 +139,8 @@ class NoisyImages(Dataset):
     def __init__(self, folder: str | os.PathLike, sigma: float, limit: int | None = None,
                  every: int = 1, offset: int = 0):
         if every < 1 or offset < 0:
-            raise ValueError(f"every must be >= 1 and offset >= 0, got {every} and {offset}")
+            # a ValueError, which the command-line tools print as a one-line error
+            raise UserError(f"every must be >= 1 and offset >= 0, got {every} and {offset}")
         self.files = list_images(folder)[offset::every][:limit]
         self.sigma = float(sigma)
         self.clean = [to_gray(read_image(p)) for p in self.files]

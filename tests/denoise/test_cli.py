@@ -123,6 +123,16 @@ def test_psnr_benchmark_prints_table_and_json(tmp_path):
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"tv-asym-eg", "tv-chambolle"}
     assert results["tv-asym-eg"]["25"]["psnr"] > 25
+    # a bad image subset is a one-line error in the benchmark and in eval, nothing written
+    out.unlink()
+    res = _cli("--data", str(folder), "--offset", "-1", "--json", str(out),
+               script=REPO / "benchmarks" / "denoise_psnr.py")
+    assert_user_error(res, "offset >= 0", "-1")
+    assert not out.exists()
+    res = _cli("eval", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(folder),
+               "--every", "0", "--json", str(out))
+    assert_user_error(res, "every must be >= 1")
+    assert not out.exists()
 
 
 def test_psnr_benchmark_estimates_bsd68_by_bm3d_offset(tmp_path):
