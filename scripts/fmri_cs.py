@@ -55,6 +55,7 @@ from stereo_tv.mri.pretrained import available_weights
 from stereo_tv.mri.training import CSTask, export_run, untrained_validation
 from stereo_tv.train import (
     Engine,
+    EngineConfig,
     add_engine_args,
     check_resumed,
     resumed_config,
@@ -269,6 +270,7 @@ def train(args: argparse.Namespace) -> int:
     check_sizes(train_set, mask)
     args.rate = args.rate or round(100 * sampling_rate(mask))
     args.name = args.name or f"mri_{args.model.replace('-', '_')}_{args.rate}"
+    EngineConfig.from_args(args)             # a bad engine option fails before any slow set-up
     if args.val_data:
         val_set = open_data(args.val_data)
         check_sizes(val_set, mask)

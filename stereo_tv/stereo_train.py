@@ -53,7 +53,14 @@ from stereo_tv.data.transforms import image_to_tensor, tensor_to_image
 from stereo_tv.metrics import mean_metrics, stereo_metrics
 from stereo_tv.predict import pad_to_multiple, predict_tensor
 from stereo_tv.refine import RefinedStereo, TVRefine, load_head, save_head
-from stereo_tv.train import Engine, Task, add_engine_args, load_model_weights, seed_everything
+from stereo_tv.train import (
+    Engine,
+    EngineConfig,
+    Task,
+    add_engine_args,
+    load_model_weights,
+    seed_everything,
+)
 
 __all__ = ["StereoTask", "masked_smooth_l1", "soft_bad_pixel", "read_frame_list",
            "build_stereo_dataset", "backbone_key", "backbone_cache_key", "build_cache",
@@ -568,6 +575,7 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     head = _build_head(args)
     if head is None and args.freeze_backbone:
         raise UserError("--freeze-backbone with --tv-iters 0 leaves nothing to train")
+    EngineConfig.from_args(args)             # a bad engine option fails before the backbone
     backbone = build_backbone(args.backbone, args.weights, args.maxdisp, args.timm_encoder)
     train_set, val_set = _datasets(args, args.seed)
     val_name = args.val_dataset or args.dataset

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from conftest import assert_user_error, load_script, run_main, run_script
 
+from stereo_tv.cli import run_cli
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "fmri_cs.py"
 
@@ -155,6 +157,25 @@ def test_game_options_that_do_not_fit_are_a_one_line_error(tmp_path, capsys):
             "--patch", "3", "--atoms", "4", "--dictionary", str(tmp_path / "d.npy"),
             "--data", str(data), "--rate", "40", "--run-dir", str(run_dir))
     _in_process_error(capsys, argv, "needs num_atoms >= channels * patch_size^2 = 9")
+    assert not run_dir.exists()
+
+
+
+def test_a_bad_engine_option_fails_before_the_dictionary_is_learned(tmp_path, capsys,
+                                                                     monkeypatch):
+    data = _phantoms(tmp_path / "data", n=4, size=(14, 12))
+    run_dir = tmp_path / "run"
+    argv = ["train", "--config", str(REPO / "configs/mri/smoke.yaml"), "--model", "cs-sc",
+            "--patch", "3", "--atoms", "9", "--data", str(data), "--rate", "40",
+            "--run-dir", str(run_dir), "--ema", "1"]
+    script = _script()
+
+    def slow_set_up(*args, **kwargs):
+        raise AssertionError("the dictionary was learned before the options were checked")
+
+    monkeypatch.setattr(script, "initial_dictionary", slow_set_up)
+    assert run_cli(script.main, script.get_args_parser(), argv) == 2
+    assert capsys.readouterr().err.strip() == "error: --ema must be in [0, 1) (0 = off), got 1.0"
     assert not run_dir.exists()
 
 

@@ -121,7 +121,7 @@ def test_frame_list_and_sceneflow_recipe(tmp_path):
     assert val["list/epe"] < 16                                # the 500 px pixels do not count
 
 
-def test_bad_options_are_one_line_errors(fake_kitti2015, tmp_path, capsys):
+def test_bad_options_are_one_line_errors(fake_kitti2015, tmp_path, capsys, monkeypatch):
     script = _script("finetune_kitti")
     base = ["--config", str(SMOKE), "--run-dir", str(tmp_path / "r")]
     assert run_cli(script.main, script.get_args_parser(), [*base, "--data", str(
@@ -134,3 +134,12 @@ def test_bad_options_are_one_line_errors(fake_kitti2015, tmp_path, capsys):
     assert run_cli(script.main, script.get_args_parser(),
                    [*base, "--dataset", "list", "--data", str(bad)]) == 2
     assert "unknown keys ['colour']" in capsys.readouterr().err
+    # a bad engine option fails before the backbone is built and any run directory is made
+    def slow_set_up(*args, **kwargs):
+        raise AssertionError("the backbone was built before the options were checked")
+
+    monkeypatch.setattr("stereo_tv.stereo_train.build_backbone", slow_set_up)
+    assert run_cli(script.main, script.get_args_parser(),
+                   [*base, "--data", str(fake_kitti2015), "--ema", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --ema must be in [0, 1) (0 = off), got 1.0"
+    assert not (tmp_path / "r").exists()
