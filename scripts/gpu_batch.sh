@@ -26,6 +26,7 @@
 #               sclow   sc at sigma 15/25/50, continued from the shipped files at lr 2e-4 (the
 #                       scplus recipe: session 11's ablation put most of sc-var / sc-tv's gain
 #                       over sc on that training, not on the added terms; this is the control);
+#                       session 17 (H200, 63-99 epochs): Set12 +0.14 / +0.28 / +0.07 dB, shipped
 #               nldense nltv-eg-kappas on a dense 5x5 graph (--nl-k 24 --nl-window 5: every
 #                       other pixel of the window, no top-k) at sigma 15/25/50, from the shipped
 #                       files; the S1 / S2 stages of `tv` (session 10 on the CPU: the dense graph
@@ -50,6 +51,21 @@
 #                       2000 times our mean loss, so its eps is about 5e-7 here; it damps the
 #                       steps of the many dictionary entries whose gradients are small. sc25
 #                       (session 3: 29.12 dB on Set12 after 30 epochs) is the control.
+#                       Session 17 (H200): 29.07 after 30 epochs, 29.15 after 85, flat: no gain.
+#               nlgroup nlgroup and nlgroup-var at sigma 25, started from the shipped sc and
+#                       sc-var files (the l1 strengths become the group strengths, see
+#                       rescale_to_sigma), lr 2e-4 halved every 20 epochs. Session 17 (H200):
+#                       the start scored 0.08 / 0.20 dB under its source on two Train400 crops,
+#                       then Set12 fell (28.70 at best after 8 epochs, the sc file 29.18) and
+#                       collapsed at epoch 9; each job took 46 GB of GPU memory (two of them
+#                       pushed three other jobs out of memory): run it alone or with few others
+#               scmore  sc-var, sc-tv, sc-tv-var at sigma 25 continued from their shipped files
+#                       (scplus's runs), lr 1e-4 halved every 20 epochs (session 17: +0.06-0.07
+#                       dB on Set12 in 16-40 epochs; shipped, as is sclow: +0.07-0.28 dB)
+#               nlema   nltv-eg at sigma 15/25/50 and nltv-eg-kappas at 25 from the shipped
+#                       files: one stage of S1 + S2 seconds at constant relative lr 3e-3 with
+#                       --ema 0.998, validated on 100 Train400 images every 2 epochs (the recipe
+#                       of the tv-asym-eg v15 files, session 16 on the CPU)
 #   Data: $STEREO_TV_SHARED (default ../shared); weights it starts from: the shipped files.
 #   On a lent machine that gets only the repository (session 11): copy denoise/{Train400,Set12}
 #   and mri/{ChestTrain,masks,masks_mat} (38 MB) into a git-excluded shared/ in the repo, carry
@@ -123,6 +139,15 @@ for s in 5 15 25 50; do
       configs/denoise/cpu-nltv.yaml "$s" "$W/${m}_sigma$s.pt" --nl-blend &
   done
 done
+nl_ema() {  # nl_ema MODEL SIGMA: one stage of S1 + S2 seconds with the weight average
+  pixel "$1-ema_$2" $((S1 + S2)) --model "$1" --sigma "$2" --config configs/denoise/cpu-nltv.yaml \
+    --lr 3e-3 --lr-schedule constant --ema 0.998 --init-from "$W/$1_sigma$2.pt" \
+    --val "$D/Train400" --val-stride 4 --val-limit 100 --val-every 2
+}
+for s in 15 25 50; do
+  want nlema && nl_ema nltv-eg "$s" &
+done
+want nlema && nl_ema nltv-eg-kappas 25 &
 cs_sc_start() {  # cs_sc_start RATE: resume the run, else continue from the shipped file
   resume "cs_sc_$1" || echo --init-from "stereo_tv/weights/mri/cs_sc_$1.pt" --lr 3e-4
 }
@@ -149,5 +174,13 @@ done
 for m in sc-var sc-tv sc-tv-var; do
   want scplus && patch_job "${m}_25" "$m" 25 --lr 2e-4 --lr-gamma 0.5 \
     --init-from "$W/sc_sigma25.pt" &
+done
+for m in nlgroup nlgroup-var; do
+  want nlgroup && patch_job "${m}_25" "$m" 25 --lr 2e-4 --lr-gamma 0.5 \
+    --init-from "$W/${m/nlgroup/sc}_sigma25.pt" &
+done
+for m in sc-var sc-tv sc-tv-var; do
+  want scmore && patch_job "${m}_more_25" "$m" 25 --lr 1e-4 --lr-gamma 0.5 \
+    --init-from "$W/${m}_sigma25.pt" &
 done
 wait

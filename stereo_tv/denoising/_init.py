@@ -181,6 +181,16 @@ _GRAPH_SCALARS = ("self_dist", "blend")
 # patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
 # the graph scalars
 _ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", *_GRAPH_SCALARS)
+# a group game started from a weighted-l1 one (sc -> nlgroup): the l1 strengths, times
+# GROUP_FROM_L1[0], become the group strengths; these start at the group game's defaults
+# (kappa) or at GROUP_FROM_L1[1] (the Moreau alpha)
+_GROUP_FROM_L1 = ("log_group_alpha", "kappa")
+#: (strength factor, Moreau alpha) of an sc -> nlgroup start. The smoothed group gradient of a
+#: player is ``lambda a_jj z / ||u||``, with ``a_jj`` its own weight among its 10 group members,
+#: so the l1 strength needs a factor near 10; a large alpha keeps the smoothing close to the l1
+#: prox. Picked on a 3 x 2 grid (factor 6 / 8 / 10, alpha 100 / 300) on two 96x96 Train400 crops
+#: at sigma 25 (session 17): the shipped sc file scored 29.07 dB there, this start 28.99
+GROUP_FROM_L1 = (8.0, 100.0)
 SELF_DIST_MARGIN = 1.5
 #: where an ``nl_blend`` game started from a file without it puts the blend logit: the rebuilt
 #: graph keeps sigmoid(3) = 95% of its weight, close to the source (which replaces the graph)
@@ -217,6 +227,10 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     Likewise a patch game can start one with more priors (``sc`` -> ``sc-var``, ``sc-tv``,
     ``sc-tv-var``; ``nlgroup`` -> ``nlgroup-var`` ...): the added terms start at strength 0
     (their Moreau ``alpha`` at the game's initial value), so the game starts as ``src``. A
+    weighted-l1 game can start a non-local group one (``sc`` -> ``nlgroup*``): the l1
+    strengths, times :data:`GROUP_FROM_L1` ``[0]``, become the group strengths, the group's
+    ``alpha`` starts at ``GROUP_FROM_L1[1]`` and ``kappa`` at its initial value: the game
+    starts close to, not at, ``src``. A
     non-local pixel game without ``nl_self`` can start one with it: the pixel itself enters
     its softmax at :func:`self_dist_start`, close to the source's function;
     the other way the self distance is dropped (the pixel leaves its softmax). One without
@@ -229,13 +243,18 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     if (kappa is not None and target is not None and kappa.shape[0] == 1 < target.shape[0]
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
-    dropped = []
+    dropped, renamed = [], {}
+    if ("l1_weight" in state and getattr(game, "group_weight", None) is not None
+            and getattr(game, "l1_weight", None) is None):     # sc -> nlgroup
+        state["group_weight"] = state.pop("l1_weight") * GROUP_FROM_L1[0]
+        renamed["l1_weight"] = "group_weight"
     for name in _GRAPH_SCALARS:                      # nl_self / nl_blend turned off
         if name in state and getattr(game, name, None) is None:
             del state[name]
             dropped.append(name)
     added = [n for n, _ in game.named_parameters() if n not in state]
-    if added and not set(added) <= set(_ADDABLE):
+    addable = set(_ADDABLE) | (set(_GROUP_FROM_L1) if renamed else set())
+    if added and not set(added) <= addable:
         raise RuntimeError(f"parameters missing from the source: {', '.join(added)}")
     loaded = game.load_state_dict(state, strict=not added)   # strict=False still checks shapes
     if loaded.unexpected_keys:
@@ -243,7 +262,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
                            f"{', '.join(loaded.unexpected_keys)}")
 
     params = dict(game.named_parameters())
-    at_zero = [n for n in added if n not in _GRAPH_SCALARS]     # terms added at strength 0
+    at_zero = [n for n in added                                 # terms added at strength 0
+               if n not in _GRAPH_SCALARS and n not in _GROUP_FROM_L1]
     for name in at_zero:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
@@ -273,6 +293,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         info["added_at_zero"] = at_zero
     if dropped:
         info["dropped"] = dropped
+    if renamed:
+        params["log_group_alpha"].fill_(math.log(GROUP_FROM_L1[1] / m))
+        info["renamed"] = renamed
     if images:
         pairs = _noisy_pairs(images, sigma, crop)
         best = info["psnr_start"] = _score(game, pairs)

@@ -10,7 +10,13 @@ import torch
 
 from stereo_tv.core.nonlocal_graph import nonlocal_graph
 from stereo_tv.denoising import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
-from stereo_tv.denoising._init import default_init, rescale_to_sigma, set_init, tune_init
+from stereo_tv.denoising._init import (
+    GROUP_FROM_L1,
+    default_init,
+    rescale_to_sigma,
+    set_init,
+    tune_init,
+)
 
 # paper Table A4 (pixel models, 8-connectivity, K = 24); Laplacian models have no alpha
 PAPER_PARAMS = {"tv-sym": 72, "tv-sym-eg": 144, "tv-asym": 240, "tv-asym-eg": 480,
@@ -110,14 +116,45 @@ def test_sc_weights_start_a_game_with_more_priors(name):
     assert all(getattr(dst, n).grad.abs().sum() > 0 for n in added)
 
 
-def test_sc_weights_do_not_start_a_group_game():
+@pytest.mark.parametrize("name, source", [("nlgroup", "sc"), ("nlgroup-var", "sc-var"),
+                                          ("nlgroup-tv", "sc")])
+def test_sc_weights_start_a_group_game(name, source):
+    """sc -> nlgroup: the l1 strengths, times GROUP_FROM_L1[0], become the group strengths; the
+    dictionaries, steps and shared terms are copied, the group's alpha starts at
+    GROUP_FROM_L1[1] (over the sigma factor) and kappa at the game's own start."""
+    kw = dict(iters=3, patch_size=3, num_atoms=6, nl_k=2, nl_window=3)
+    src = build_model(source, 25.0, **kw)
+    with torch.no_grad():
+        src.l1_weight.uniform_(0.01, 0.1)
+        src.W.add_(0.05 * torch.randn_like(src.W))
+    dst = build_model(name, 50.0, **kw)
+    kappa0 = dst.kappa.detach().clone()
+    info = rescale_to_sigma(dst, src, 25.0, 50.0)
+    assert info["renamed"] == {"l1_weight": "group_weight"}
+    torch.testing.assert_close(dst.group_weight, 2 * GROUP_FROM_L1[0] * src.l1_weight)
+    torch.testing.assert_close(dst.log_group_alpha.exp(),
+                               torch.full_like(dst.log_group_alpha, GROUP_FROM_L1[1] / 2))
+    torch.testing.assert_close(dst.kappa, kappa0)
+    for n in ("D", "C", "W", "log_step"):
+        torch.testing.assert_close(getattr(dst, n), getattr(src, n))
+    if source == "sc-var":
+        torch.testing.assert_close(dst.variance_weight, src.variance_weight)
+    assert dst.l1_weight is None
+    x = torch.rand(1, 1, 9, 8)
+    assert torch.isfinite(dst(x)).all()
+
+
+def test_a_source_without_the_games_terms_is_refused():
     kw = dict(iters=2, patch_size=3, num_atoms=4)
-    with pytest.raises(RuntimeError, match="missing"):
-        rescale_to_sigma(build_model("nlgroup", 25.0, **kw), build_model("sc", 25.0, **kw),
+    with pytest.raises(RuntimeError, match="missing"):            # group -> l1: no conversion
+        rescale_to_sigma(build_model("sc", 25.0, **kw), build_model("nlgroup", 25.0, **kw),
                          25.0, 25.0)
     with pytest.raises(RuntimeError, match="(?i)unexpected"):      # dropping a prior: no silent fit
         rescale_to_sigma(build_model("sc", 25.0, **kw), build_model("sc-var", 25.0, **kw),
                          25.0, 25.0)
+    with pytest.raises(RuntimeError, match="(?i)unexpected"):
+        rescale_to_sigma(build_model("nlgroup", 25.0, **kw),
+                         build_model("sc-var", 25.0, **kw), 25.0, 25.0)
 
 
 def test_one_kappa_weights_start_a_several_kappa_game():
