@@ -9,7 +9,9 @@ Each (model, mode) pair runs in a fresh Python process so that its peak resident
 (``ru_maxrss``) is its own: the reported memory is the peak increase over the process after
 building the model and the input. Time is the median of ``--repeats`` runs after one warm-up.
 ``fwd`` runs under :func:`torch.inference_mode`; ``fwd+bwd`` backpropagates a mean-squared loss
-to every parameter.
+to every parameter. glibc keeps freed blocks of a checkpointed backward pass in its heap, so a
+``-ckpt`` model's peak shows its saving with ``MALLOC_MMAP_THRESHOLD_=65536`` (large blocks
+returned at once; PyTorch's CUDA allocator reuses them anyway).
 
     OMP_NUM_THREADS=2 python benchmarks/core_speed.py [--threads 2] [--repeats 3] [--json OUT]
 """
@@ -54,6 +56,9 @@ MODELS = {  # name -> builder(height, width)
     "nltv-eg-24-ckpt": lambda h, w: PixelGame("nltv", iters=24, method="extragrad",
                                               checkpoint=True),
     "sc-gd-24": lambda h, w: PatchGame(("l1",), num_atoms=256, patch_size=9, iters=24),
+    "nlgroup-gd-24": lambda h, w: PatchGame(("group",), num_atoms=256, patch_size=9, iters=24),
+    "nlgroup-gd-24-ckpt": lambda h, w: PatchGame(("group",), num_atoms=256, patch_size=9,
+                                                 iters=24, checkpoint=True),
     "cs-tv-20": lambda h, w: _MeasureAndReconstruct("cs-tv", h, w),
     "cs-sc-20": lambda h, w: _MeasureAndReconstruct("cs-sc", h, w),
 }

@@ -58,7 +58,9 @@
 #                       the start scored 0.08 / 0.20 dB under its source on two Train400 crops,
 #                       then Set12 fell (28.70 at best after 8 epochs, the sc file 29.18) and
 #                       collapsed at epoch 9; each job took 46 GB of GPU memory (two of them
-#                       pushed three other jobs out of memory): run it alone or with few others
+#                       pushed three other jobs out of memory). Since then the jobs pass
+#                       --grad-checkpoint (benchmarks/core_speed.py, one 112x112 image on the
+#                       CPU: 0.87 GB instead of 6.75, 23% more time)
 #               scmore  sc-var, sc-tv, sc-tv-var at sigma 25 continued from their shipped files
 #                       (scplus's runs), lr 1e-4 halved every 20 epochs (session 17: +0.06-0.07
 #                       dB on Set12 in 16-40 epochs; shipped, as is sclow: +0.07-0.28 dB)
@@ -177,7 +179,7 @@ for m in sc-var sc-tv sc-tv-var; do
 done
 for m in nlgroup nlgroup-var; do
   want nlgroup && patch_job "${m}_25" "$m" 25 --lr 2e-4 --lr-gamma 0.5 \
-    --init-from "$W/${m/nlgroup/sc}_sigma25.pt" &
+    --init-from "$W/${m/nlgroup/sc}_sigma25.pt" --grad-checkpoint &
 done
 for m in sc-var sc-tv sc-tv-var; do
   want scmore && patch_job "${m}_more_25" "$m" 25 --lr 1e-4 --lr-gamma 0.5 \

@@ -266,3 +266,39 @@ def test_a_bad_engine_option_fails_before_the_slow_set_up(tmp_path):
                "--val", str(val), "--run-dir", str(tmp_path / "run"), "--ema", "1")
     assert_user_error(res, "--ema must be in [0, 1)")
     assert "initialization" not in res.stdout and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("model", ["nltv-eg", "sc-tv"])
+def test_grad_checkpoint_trains_the_same_weights(tmp_path, model):
+    """--grad-checkpoint recomputes the solver's iterations in the backward pass: the same
+    steps, so the same trained weights (to rounding), and nothing recorded in the weights."""
+    train, val = _fake_data(tmp_path)
+    states, losses = [], []
+    for flag in ([], ["--grad-checkpoint"]):
+        run_dir = tmp_path / f"run{len(flag)}"
+        res = _cli("train", "--model", model, "--sigma", "25",
+                   "--config", str(REPO / "configs" / "denoise" / "smoke.yaml"),
+                   "--data", str(train), "--val", str(val), "--run-dir", str(run_dir),
+                   "--epochs", "2", "--iters", "3", "--no-tune-init", "--dict-patches", "600",
+                   "--dict-iters", "3", "--dict-cache", str(tmp_path / "dicts"),
+                   "--export", str(run_dir / "w.pt"), *flag)
+        assert res.returncode == 0, res.stderr
+        assert ("activation checkpointing" in res.stdout) == bool(flag)
+        states.append(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"])
+        events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        losses.append([e["train/loss"] for e in events if e["event"] == "train"])
+        _, meta = load_weights(run_dir / "w.pt")
+        assert "checkpoint" not in meta["config"]
+    assert len(losses[0]) == 2 and losses[0][0] != losses[0][1]      # the weights moved
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert states[0].keys() == states[1].keys()
+    for key, value in states[0].items():
+        torch.testing.assert_close(states[1][key], value, rtol=1e-4, atol=1e-6)
+
+
+def test_grad_checkpoint_is_refused_for_a_cnn(tmp_path):
+    train, val = _fake_data(tmp_path)
+    res = _cli("train", "--model", "tinycnn-326", "--sigma", "25", "--data", str(train),
+               "--val", str(val), "--run-dir", str(tmp_path / "run"), "--grad-checkpoint")
+    assert_user_error(res, "--grad-checkpoint is for the pixel and patch games")
+    assert not (tmp_path / "run").exists()
