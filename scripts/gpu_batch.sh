@@ -55,9 +55,9 @@
 #               nlgroup nlgroup and nlgroup-var at sigma 25, started from the shipped sc and
 #                       sc-var files (the l1 strengths become the group strengths, see
 #                       rescale_to_sigma), lr 2e-4 halved every 20 epochs. Session 17 (H200):
-#                       the start scored 0.08 / 0.20 dB under its source on two Train400 crops,
-#                       then Set12 fell (28.70 at best after 8 epochs, the sc file 29.18) and
-#                       collapsed at epoch 9; each job took 46 GB of GPU memory (two of them
+#                       nlgroup's start scored 0.08 dB under its source on two Train400 crops,
+#                       0.44 on Set12 (28.74, the sc file 29.18); training did not raise it
+#                       (28.70 at best after 8 epochs) and it collapsed at epoch 9; each job took 46 GB of GPU memory (two of them
 #                       pushed three other jobs out of memory). Since then the jobs pass
 #                       --grad-checkpoint (benchmarks/core_speed.py, one 112x112 image on the
 #                       CPU: 0.87 GB instead of 6.75, 23% more time)
