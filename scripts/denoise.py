@@ -252,8 +252,8 @@ def train(args: argparse.Namespace) -> int:
         init_info["dictionary"] = {"learned_on": str(args.data), "patches": args.dict_patches,
                                    "iters": args.dict_iters}
     model = build_model(args.model, args.sigma, **overrides)
-    model.checkpoint = args.grad_checkpoint        # memory only: not a build override
-    if getattr(model, "checkpoint", False):
+    if args.grad_checkpoint:                       # memory only: not a build override
+        model.checkpoint = True
         print("activation checkpointing: each solver iteration recomputed in the backward pass",
               flush=True)
     train_set = TrainCrops(args.data, args.sigma, crop=args.crop,

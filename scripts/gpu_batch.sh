@@ -57,8 +57,9 @@
 #                       rescale_to_sigma), lr 2e-4 halved every 20 epochs. Session 17 (H200):
 #                       nlgroup's start scored 0.08 dB under its source on two Train400 crops,
 #                       0.44 on Set12 (28.74, the sc file 29.18); training did not raise it
-#                       (28.70 at best after 8 epochs) and it collapsed at epoch 9; each job took 46 GB of GPU memory (two of them
-#                       pushed three other jobs out of memory). Since then the jobs pass
+#                       (28.70 at best after 8 epochs) and it collapsed at epoch 9; each job
+#                       took 46 GB of GPU memory (two of them pushed three other jobs out of
+#                       memory). Since then the jobs pass
 #                       --grad-checkpoint (benchmarks/core_speed.py, one 112x112 image on the
 #                       CPU: 0.87 GB instead of 6.75, 23% more time)
 #               scmore  sc-var, sc-tv, sc-tv-var at sigma 25 continued from their shipped files

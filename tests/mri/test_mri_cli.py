@@ -160,7 +160,6 @@ def test_game_options_that_do_not_fit_are_a_one_line_error(tmp_path, capsys):
     assert not run_dir.exists()
 
 
-
 def test_a_bad_engine_option_fails_before_the_dictionary_is_learned(tmp_path, capsys,
                                                                      monkeypatch):
     data = _phantoms(tmp_path / "data", n=4, size=(14, 12))
