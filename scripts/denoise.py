@@ -42,7 +42,7 @@ from stereo_tv.denoising import (
     write_image,
 )
 from stereo_tv.denoising._weights import SHIPPED_DIR
-from stereo_tv.denoising._zoo import PIXEL_MODELS
+from stereo_tv.denoising._zoo import PATCH_MODELS, PIXEL_MODELS
 from stereo_tv.train import add_engine_args
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,8 +112,13 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="non-local pixel models: odd side of the search window (default 11)")
     p.add_argument("--nl-self", action=argparse.BooleanOptionalAction, default=None,
                    help="non-local pixel models: count the pixel itself in the softmax of its "
-                        "neighbours' weights, so they sum to less than 1 where it stands out "
+                        "neighbours' weights, so they sum to less than 1 where it stands out; "
+                        "non-local group models: learn the patch's own weight in its group "
                         "(default off; --init-from keeps the file's choice)")
+    p.add_argument("--group-prox", action=argparse.BooleanOptionalAction, default=None,
+                   help="non-local group models: group soft-thresholding after each gradient "
+                        "step (the GroupSC code's update) instead of the smoothed group "
+                        "gradient (default off; --init-from keeps the file's choice)")
     p.add_argument("--nl-blend", action=argparse.BooleanOptionalAction, default=None,
                    help="non-local pixel models: blend each rebuilt graph with the previous one "
                         "at a learned weight (default off; --init-from keeps the file's choice)")
@@ -137,13 +142,20 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 #: the overrides that only the non-local pixel models take
 _NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
+#: the overrides that the non-local group (patch) models take
+_GROUP_OVERRIDES = ("nl_self", "group_prox")
 #: build overrides taken from the command line (and recorded in runs and weight files)
-_OVERRIDES = ("iters", *_NL_OVERRIDES)
+_OVERRIDES = ("iters", *_NL_OVERRIDES, "group_prox")
 
 
 def _is_nonlocal(model: str | None) -> bool:
     """Whether ``model`` is a non-local pixel game (nltv*, nllap*)."""
     return PIXEL_MODELS.get(model, {}).get("prior", "").startswith("nl")
+
+
+def _is_group(model: str | None) -> bool:
+    """Whether ``model`` is a non-local group patch game (nlgroup*)."""
+    return "group" in PATCH_MODELS.get(model, {}).get("priors", ())
 
 
 def _overrides(args) -> dict:
@@ -152,11 +164,16 @@ def _overrides(args) -> dict:
     over = {k: get(k) for k in _OVERRIDES if get(k) is not None}
     if "iters" in over and over["iters"] < 1:
         raise UserError(f"--iters must be >= 1, got {over['iters']}")
-    nl_given = [k for k in _NL_OVERRIDES if k in over]
-    if nl_given and not _is_nonlocal(get("model")):
-        flag = "--" + nl_given[0].replace("_", "-")
-        raise UserError(f"{flag} is for the non-local pixel models (nltv*, nllap*), "
-                        f"not '{get('model')}'")
+    model = get("model")
+    allowed = (_NL_OVERRIDES if _is_nonlocal(model)
+               else _GROUP_OVERRIDES if _is_group(model) else ())
+    for key in (*_NL_OVERRIDES, "group_prox"):
+        if key in over and key not in allowed:
+            flag = "--" + key.replace("_", "-")
+            which = ("the non-local pixel models (nltv*, nllap*)" if key not in _GROUP_OVERRIDES
+                     else "the non-local group models (nlgroup*)" if key == "group_prox"
+                     else "the non-local models (nltv*, nllap*, nlgroup*)")
+            raise UserError(f"{flag} is for {which}, not '{model}'")
     window = over.get("nl_window", PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0))
     if "nl_window" in over and (window < 3 or window % 2 != 1):
         raise UserError(f"--nl-window must be odd and >= 3, got {window}")
@@ -176,10 +193,12 @@ _GRAPH_KEYS = _NL_OVERRIDES
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
     """``--init-from`` a non-local pixel game: the flags of ``_GRAPH_KEYS`` not given take the
     file's values, so training continues on the graph the weights were trained on (and the run
-    records them for export and resume)."""
-    if not _is_nonlocal(args.model):
+    records them for export and resume); a non-local group game: those of
+    ``_GROUP_OVERRIDES``."""
+    keys = _GRAPH_KEYS if _is_nonlocal(args.model) else _GROUP_OVERRIDES
+    if not (_is_nonlocal(args.model) or _is_group(args.model)):
         return
-    for key in _GRAPH_KEYS:
+    for key in keys:
         if getattr(args, key) is None and key in blob.get("config", {}):
             setattr(args, key, blob["config"][key])
 

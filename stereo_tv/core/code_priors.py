@@ -32,8 +32,12 @@ from .data_terms import apply_dictionary, apply_dictionary_adjoint
 from .patches import extract_patches, patch_average, patch_coverage
 from .smoothing import _l2_envelope, _l2_scale, soft_threshold
 
-__all__ = ["weighted_l1_prox", "nl_group_grad", "nl_group_potential", "variance_grad",
-           "variance_own_share"]
+__all__ = ["weighted_l1_prox", "nl_group_grad", "nl_group_shrink", "nl_group_potential",
+           "variance_grad", "variance_own_share"]
+
+#: floor of the squared group norm in :func:`nl_group_shrink` (a zero group stays zero, with
+#: finite gradients)
+_SHRINK_EPS = 1e-20
 
 
 def weighted_l1_prox(Z: torch.Tensor, lam: torch.Tensor, step: torch.Tensor | float,
@@ -68,9 +72,19 @@ def _scatter_rank(U: torch.Tensor, nbr: torch.Tensor, r: int) -> torch.Tensor:
 def _group_sq_norms(Z: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """``||u_j[l]||^2 = sum_r a_jr z_{n(j,r)}[l]^2``, ``(B, p, Hc, Wc)`` (loop over ranks to keep
     memory at ``O(p Hc Wc)``)."""
-    sq = torch.zeros_like(Z)
+    Z2 = Z.square()
+    if torch.is_grad_enabled() and (Z.requires_grad or a.requires_grad):
+        sq = torch.zeros_like(Z)
+        for r in range(nbr.shape[1]):
+            sq = sq + a[:, r:r + 1] * _gather_rank(Z2, nbr, r)
+        return sq
+    # inference: one gather buffer, accumulated in place (code-sized allocations are slow)
+    b, p, h, w = Z.shape
+    flat, sq, buf = Z2.view(b, p, h * w), torch.zeros_like(Z), torch.empty_like(Z)
     for r in range(nbr.shape[1]):
-        sq = sq + a[:, r:r + 1] * _gather_rank(Z, nbr, r).square()
+        idx = nbr[:, r].reshape(b, 1, h * w).expand(b, p, h * w)
+        torch.gather(flat, 2, idx, out=buf.view(b, p, h * w))
+        sq.addcmul_(buf, a[:, r:r + 1])
     return sq
 
 
@@ -101,6 +115,29 @@ def nl_group_grad(
     for r in range(nbr.shape[1]):
         acc = acc + _scatter_rank(a[:, r:r + 1] * m, nbr, r)
     return 0.5 * lam * Z * acc
+
+
+def nl_group_shrink(V: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor, lam: torch.Tensor,
+                    step: torch.Tensor | float) -> torch.Tensor:
+    """Group soft-thresholding ``v_j[l] max(0, 1 - step lam_l / ||u_j[l]||)`` with
+    ``||u_j[l]||^2 = sum_r a_jr v_{n(j,r)}[l]^2`` (the group's codes after the gradient step).
+
+    The non-local group penalty's update of the same authors' GroupSC code: not its exact prox
+    (the groups overlap), but where each group is the patch alone (``a_jj = 1``) it is the
+    weighted-l1 prox, so the game is then sparse coding exactly.
+
+    Args:
+        V: ``(B, p, Hc, Wc)`` codes after the gradient step.
+        nbr, a: groups and weights, position itself at rank 0 (as :func:`nl_group_grad`).
+        lam: ``(p,)`` non-negative strengths.
+        step: step size (scalar, or ``(B, 1, Hc, Wc)`` per-patch steps).
+    """
+    tau = step * lam.view(1, -1, 1, 1)
+    sq = _group_sq_norms(V, nbr, a)
+    if torch.is_grad_enabled():
+        return V * torch.relu(1.0 - tau * torch.rsqrt(sq.clamp_min(_SHRINK_EPS)))
+    scale = sq.clamp_min_(_SHRINK_EPS).rsqrt_().mul_(tau).neg_().add_(1.0).relu_()
+    return V.mul_(scale)            # inference: V is the step's fresh tensor (as the l1 prox)
 
 
 def nl_group_potential(

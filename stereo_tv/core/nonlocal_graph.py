@@ -320,8 +320,9 @@ def nonlocal_graph(
         kappa: learned patch-distance weights ``(patch^2,)`` or ``(C * patch^2,)``.
         k: neighbours per position (besides itself).
         window, patch, mode: see :func:`knn_search`.
-        include_self: put the position itself at rank 0 (distance 0) so that ``k + 1``
-            neighbours are returned (the group of the non-local group penalty).
+        include_self: put the position itself at rank 0 (distance 0, or ``self_distance``)
+            so that ``k + 1`` neighbours are returned (the group of the non-local group
+            penalty).
         distance: ``"squared"`` softmax weights of ``d_jk`` as above, or ``"norm"`` of its
             square root ``||diag(kappa) (P_j y - P_k y)||_2`` (the paper's text). The
             neighbours are the same (``topk`` does not change under the square root).
@@ -331,11 +332,14 @@ def nonlocal_graph(
             others. Their weights then sum to less than 1, the less the more the position
             stands out from its neighbourhood (an edge or a texture keeps its own value). The
             pixel games' NLTV with ``j`` in ``N_j``: its own term ``a_jj |z_j - z_j|`` is 0.
+            With ``include_self`` the position is returned too, at this distance (a learned
+            self weight of the group penalty: a very negative ``d_jj`` makes each group the
+            patch alone).
 
     Returns:
         ``nbr`` ``(B, k[+1], Hg, Wg)`` int64 and weights ``a`` of the same shape, summing to 1
-        over dim 1 (0 for missing neighbours; less than 1 with ``self_distance``); ``a`` is
-        differentiable in ``y`` and ``kappa``.
+        over dim 1 (0 for missing neighbours; less than 1 with ``self_distance`` and without
+        ``include_self``); ``a`` is differentiable in ``y``, ``kappa`` and ``self_distance``.
     """
     if window % 2 != 1 or window < 1 or patch < 1:
         raise ValueError(f"window must be odd and patch >= 1, got {window} and {patch}")
@@ -357,10 +361,7 @@ def nonlocal_graph(
         # eps keeps the square root's gradient finite where two patches are equal (there the
         # squared distance's own gradient is 0 as well)
         d = torch.sqrt(d.clamp_min(0.0) + NORM_EPS)
-    if include_self and self_distance is not None:
-        raise ValueError("include_self and self_distance are exclusive: the first returns "
-                         "the position itself as a neighbour, the second only its weight's share")
-    if self_distance is not None:
+    if self_distance is not None and not include_self:
         own = torch.zeros_like(d[:, :1]) + self_distance
         a = softmax_weights(torch.cat([own, d], dim=1),
                             torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1))
@@ -369,7 +370,8 @@ def nonlocal_graph(
         own = torch.arange(nbr[0, 0].numel(), device=nbr.device).view(1, 1, *nbr.shape[2:])
         nbr = torch.cat([own.expand(nbr.shape[0], 1, -1, -1), nbr], dim=1)
         valid = torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)
-        d = torch.cat([torch.zeros_like(d[:, :1]), d], dim=1)
+        own_d = torch.zeros_like(d[:, :1])
+        d = torch.cat([own_d if self_distance is None else own_d + self_distance, d], dim=1)
     return nbr, softmax_weights(d, valid)
 
 

@@ -54,7 +54,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .code_priors import nl_group_grad, variance_grad, variance_own_share, weighted_l1_prox
+from .code_priors import (
+    nl_group_grad,
+    nl_group_shrink,
+    variance_grad,
+    variance_own_share,
+    weighted_l1_prox,
+)
 from .data_terms import (
     apply_dictionary,
     apply_dictionary_adjoint,
@@ -97,12 +103,21 @@ class PatchGame(nn.Module):
         nl_update_every: rebuild the groups every this many iterations (6 = the paper's 1/6);
             the first graph is built on ``x`` (or ``A^T x``), later ones on ``yhat``.
         several_kappa: a separate ``kappa`` per rebuild.
+        nl_self: the patch's own weight in its group is learned: it enters the softmax at a
+            learned distance ``self_dist`` (one scalar, initially ``init_self_dist``; 0 is the
+            fixed own distance without the flag), ``a_jj = exp(-s) / (exp(-s) + sum_k
+            exp(-d_jk))``. A very negative ``s`` makes each group the patch alone, so the group
+            penalty becomes a smoothed weighted l1 norm (the game starts as sparse coding).
+        group_prox: apply the group penalty by group soft-thresholding after each gradient
+            step (:func:`.code_priors.nl_group_shrink`, the GroupSC code's update) instead of
+            its Moreau-Yosida smoothed gradient (the paper's text); no ``alpha`` then.
         init_step: initial step (default ``1 / L`` for gd, ``0.5 / L`` for extra-gradient, with
             ``L`` = 1 + the smooth priors' bounds; proximal extra-gradient stalls at
             ``eta = 1 / L`` exactly).
         init_alpha: initial Moreau-Yosida ``alpha`` (group and tv).
         init_l1, init_group, init_tv, init_variance: initial prior strengths.
         init_kappa: initial ``kappa`` entries.
+        init_self_dist: initial ``self_dist`` (``nl_self``).
         code_init: the codes' start ``Z_0``: ``"zero"``, or ``"lsq"``, the minimum-norm codes
             ``D^T (D D^T)^{-1} P_j y_0`` of the start image ``y_0`` (``x``, or ``A^T x`` with an
             operator), so that ``avg(D Z_0) = y_0``: the iterations start from the input (or
@@ -127,6 +142,9 @@ class PatchGame(nn.Module):
         nl_window: int = 15,
         nl_update_every: int = 6,
         several_kappa: bool = False,
+        nl_self: bool = False,
+        init_self_dist: float = 0.0,
+        group_prox: bool = False,
         init_step: float | None = None,
         init_alpha: float = 10.0,
         init_l1: float = 0.05,
@@ -157,6 +175,14 @@ class PatchGame(nn.Module):
         self.symmetric, self.bb_step, self.untied = symmetric, bb_step, untied
         self.nl_k, self.nl_window, self.nl_update_every = nl_k, nl_window, nl_update_every
         self.several_kappa, self.checkpoint = several_kappa, checkpoint
+        if nl_self and "group" not in priors:
+            raise ValueError(f"nl_self needs the group prior, got {priors!r}")
+        self.nl_self = bool(nl_self)
+        if group_prox and "group" not in priors:
+            raise ValueError(f"group_prox needs the group prior, got {priors!r}")
+        if group_prox and "l1" in priors:
+            raise ValueError("group_prox and the l1 prior are exclusive (one prox per step)")
+        self.group_prox = bool(group_prox)
         self.code_init = code_init
         q, p = channels * patch_size * patch_size, num_atoms
         if code_init == "lsq" and p < q:
@@ -192,12 +218,20 @@ class PatchGame(nn.Module):
                 raise ValueError(f"nl_window must be odd, got {nl_window}")
             n_kappa = math.ceil(iters / nl_update_every) if several_kappa else 1
             self.group_weight = nn.Parameter(torch.full((iters, p), float(init_group)))
-            self.log_group_alpha = nn.Parameter(torch.full((iters, halves), math.log(init_alpha)))
+            if group_prox:
+                self.register_parameter("log_group_alpha", None)
+            else:
+                self.log_group_alpha = nn.Parameter(
+                    torch.full((iters, halves), math.log(init_alpha)))
+                lipschitz += 2.0 * init_alpha * abs(init_group)
             self.kappa = nn.Parameter(torch.full((n_kappa, q), float(init_kappa)))
-            lipschitz += 2.0 * init_alpha * abs(init_group)
         else:
             for name in ("group_weight", "log_group_alpha", "kappa"):
                 self.register_parameter(name, None)
+        if self.nl_self:
+            self.self_dist = nn.Parameter(torch.full((1,), float(init_self_dist)))
+        else:
+            self.register_parameter("self_dist", None)
         self.offsets = grid_offsets(tv_connectivity)
         if "tv" in priors:
             n_dir = len(self.offsets)
@@ -263,7 +297,7 @@ class PatchGame(nn.Module):
         """Groups (itself + ``nl_k`` most similar patches) on the padded estimate ``yhat``."""
         g = t // self.nl_update_every if self.several_kappa else 0
         return nonlocal_graph(yhat, self.kappa[g], self.nl_k, self.nl_window, self.patch_size,
-                              "valid", include_self=True)
+                              "valid", include_self=True, self_distance=self.self_dist)
 
     def _check(self, x: torch.Tensor, operator) -> None:
         if x.dim() != 4:
@@ -330,7 +364,7 @@ class PatchGame(nn.Module):
 
         def H(Z: torch.Tensor, t: int, half: int, graph) -> torch.Tensor:
             g = data_grad(Z)
-            if graph is not None:
+            if graph is not None and not self.group_prox:
                 nbr, a = graph
                 g = g + nl_group_grad(Z, nbr, a, self.group_weight[t],
                                       self.log_group_alpha[t, half].exp(), self.symmetric)
@@ -342,7 +376,10 @@ class PatchGame(nn.Module):
                                   scale=self.variance_weight[t, half], out=g)
             return g
 
-        def prox(V: torch.Tensor, eta: torch.Tensor, t: int) -> torch.Tensor:
+        def prox(V: torch.Tensor, eta: torch.Tensor, t: int, graph) -> torch.Tensor:
+            if self.group_prox:
+                nbr, a = graph
+                return nl_group_shrink(V, nbr, a, self.group_weight[t].clamp_min(0.0), eta)
             if self.l1_weight is None:
                 return V
             if inplace and "clamp" not in scratch:   # V's shape and dtype are the same each step
@@ -354,7 +391,7 @@ class PatchGame(nn.Module):
                     graph) -> torch.Tensor:
             """``prox(Z - eta H_t(at))``."""
             g = H(at, t, half, graph)
-            return prox(g.mul_(-eta).add_(Z) if inplace else Z - eta * g, eta, t)
+            return prox(g.mul_(-eta).add_(Z) if inplace else Z - eta * g, eta, t, graph)
 
         def iteration(Z: torch.Tensor, t: int, graph, bb) -> torch.Tensor:
             if self.method == "gd":
@@ -389,4 +426,5 @@ class PatchGame(nn.Module):
         return (f"priors={self.priors}, method={self.method!r}, iters={self.iters}, "
                 f"num_atoms={self.num_atoms}, patch_size={self.patch_size}, "
                 f"channels={self.channels}, symmetric={self.symmetric}, bb_step={self.bb_step}, "
-                f"untied={self.untied}, code_init={self.code_init!r}, params={n}")
+                f"untied={self.untied}, code_init={self.code_init!r}, nl_self={self.nl_self}, "
+                f"params={n}")

@@ -193,6 +193,16 @@ _GROUP_FROM_L1 = ("log_group_alpha", "kappa")
 #: flattered it: on Set12 it scores 28.74 against 29.18, on four whole Train400 images (every
 #: 100th) 28.34 against 28.77, since ``a_jj`` ranges from 1/10 (flat regions) to 1 (texture)
 GROUP_FROM_L1 = (8.0, 100.0)
+#: where the own distance of a group game with a learned own weight (``nl_self``) started from
+#: a weighted-l1 file begins: with group soft-thresholding (``group_prox``) the start is sparse
+#: coding where the patch stands out and pools its group's codes where its neighbours are as
+#: like it as the noise allows. Picked on 128x128 crops from the ``sc`` files (session 18; the
+#: first graph's noise distance is 0.56 / 1.56 / 6.23 at sigma 15 / 25 / 50): on 6 Set12 crops
+#: at sigma 25 sc scores 28.19 dB and the own distance -1 / -1.5 / -2 / -2.5 / -3 gives 28.19 /
+#: 28.31 / 28.37 / 28.39 / 28.36; on 8 Train400 crops (every 50th) sc 31.88 / 29.33 / 26.51
+#: at sigma 15 / 25 / 50, and -2.5 gives 32.00 / 29.51 / 26.68 (-2: 31.94 at 15; -4: 29.42 at
+#: 25; -1 / -4 / -7: 26.53 / 26.60 / 26.52 at 50)
+GROUP_SELF_START = -2.5
 SELF_DIST_MARGIN = 1.5
 #: where an ``nl_blend`` game started from a file without it puts the blend logit: the rebuilt
 #: graph keeps sigmoid(3) = 95% of its weight, close to the source (which replaces the graph)
@@ -232,7 +242,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     weighted-l1 game can start a non-local group one (``sc`` -> ``nlgroup*``): the l1
     strengths, times :data:`GROUP_FROM_L1` ``[0]``, become the group strengths, the group's
     ``alpha`` starts at ``GROUP_FROM_L1[1]`` and ``kappa`` at its initial value: the game
-    starts close to, not at, ``src``. A
+    starts close to, not at, ``src``. A group game with ``nl_self`` takes the strengths as they
+    are and its own distance starts at :data:`GROUP_SELF_START` (with ``group_prox``, a very
+    negative distance would compute ``src`` exactly). A
     non-local pixel game without ``nl_self`` can start one with it: the pixel itself enters
     its softmax at :func:`self_dist_start`, close to the source's function;
     the other way the self distance is dropped (the pixel leaves its softmax). One without
@@ -248,7 +260,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     dropped, renamed = [], {}
     if ("l1_weight" in state and getattr(game, "group_weight", None) is not None
             and getattr(game, "l1_weight", None) is None):     # sc -> nlgroup
-        state["group_weight"] = state.pop("l1_weight") * GROUP_FROM_L1[0]
+        # with its own weight learned the group starts near the patch alone: factor 1
+        factor = 1.0 if getattr(game, "self_dist", None) is not None else GROUP_FROM_L1[0]
+        state["group_weight"] = state.pop("l1_weight") * factor
         renamed["l1_weight"] = "group_weight"
     for name in _GRAPH_SCALARS:                      # nl_self / nl_blend turned off
         if name in state and getattr(game, name, None) is None:
@@ -284,7 +298,10 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     m0 = m = sigma / sigma_src
     apply(m)
     info = {"rescaled_from_sigma": float(sigma_src), "factor_start": m0}
-    if "self_dist" in added:      # after the rescale: kappa / m at sigma is kappa at sigma_src
+    if "self_dist" in added and getattr(game, "group_weight", None) is not None:
+        info["self_dist_start"] = GROUP_SELF_START
+        params["self_dist"].fill_(info["self_dist_start"])
+    elif "self_dist" in added:    # after the rescale: kappa / m at sigma is kappa at sigma_src
         # in the source's distance form, like kappa: convert_nl_distance maps both
         info["self_dist_start"] = self_dist_start(game, sigma, getattr(src, "nl_distance", None))
         params["self_dist"].fill_(info["self_dist_start"])
@@ -296,7 +313,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     if dropped:
         info["dropped"] = dropped
     if renamed:
-        params["log_group_alpha"].fill_(math.log(GROUP_FROM_L1[1] / m))
+        if "log_group_alpha" in params:                    # none with group_prox
+            params["log_group_alpha"].fill_(math.log(GROUP_FROM_L1[1] / m))
         info["renamed"] = renamed
     if images:
         pairs = _noisy_pairs(images, sigma, crop)

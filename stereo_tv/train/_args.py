@@ -50,6 +50,7 @@ class EngineConfig:
     lr_milestones: list[int] = field(default_factory=lambda: [200])
     lr_gamma: float | None = None
     val_every: int = 1
+    val_start: bool = False
     best_metric: str | None = None
     best_mode: str = "max"
     backtrack_every: int = 10
@@ -68,9 +69,11 @@ class EngineConfig:
 
     def check(self) -> None:
         """Raise :class:`UserError` for an option value that makes no sense."""
-        positive = ("epochs", "batch_size", "val_batch_size", "lr_every")
-        non_negative = ("workers", "seed", "max_steps_per_epoch", "val_every", "backtrack_every",
-                        "log_images_every", "clip_grad", "weight_decay")
+        # --epochs 0 with --val-start: a run of its starting weights alone
+        positive = ("batch_size", "val_batch_size", "lr_every",
+                    *(() if self.val_start else ("epochs",)))
+        non_negative = ("epochs", "workers", "seed", "max_steps_per_epoch", "val_every",
+                        "backtrack_every", "log_images_every", "clip_grad", "weight_decay")
         for key in positive:
             if getattr(self, key) < 1:
                 raise UserError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
@@ -129,8 +132,9 @@ def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
       ``paper`` multiplies by ``--lr-gamma`` (default 0.35) every ``--lr-every`` (80) epochs;
       ``psmnet`` multiplies by ``--lr-gamma`` (default 0.1) at each of ``--lr-milestones``
       (200), i.e. 1e-3 then 1e-4.
-    * validation: ``--val-every`` (epochs, 0 = never), ``--best-metric`` (a key returned by
-      the task's ``validate``, e.g. ``set12/psnr``), ``--best-mode {min,max}``.
+    * validation: ``--val-every`` (epochs, 0 = never), ``--val-start`` (also the starting
+      weights, as epoch 0; ``--epochs 0`` is then allowed), ``--best-metric`` (a key returned
+      by the task's ``validate``, e.g. ``set12/psnr``), ``--best-mode {min,max}``.
     * backtracking (paper Sec. 3.3 / App. B): ``--backtrack-every`` (epochs, 0 = off),
       ``--backtrack-factor`` (restore when the epoch loss exceeds factor x the last accepted
       loss, or is NaN/inf), ``--backtrack-lr-decay`` (lr multiplier on restore, 0.8).
@@ -176,6 +180,10 @@ def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     g.add_argument("--val-every", type=int, default=_D.val_every,
                    help="validate every N epochs (0 = never)")
+    g.add_argument("--val-start", action="store_true",
+                   help="validate the starting weights before the first epoch (a fresh run: "
+                        "epoch 0, saved as best.pt and last.pt), so a fine-tuning run never "
+                        "exports worse than its start; with --epochs 0 the run is its start")
     g.add_argument("--best-metric", default=None,
                    help="validation key that picks best.pt (e.g. set12/psnr); none = no best.pt")
     g.add_argument("--best-mode", choices=("min", "max"), default=_D.best_mode)

@@ -201,13 +201,16 @@ class Engine:
             raise UserError("the model has no trainable parameters; use --eval-only")
         if self.train_set is None or len(self.train_set) == 0:
             raise UserError("the training set is empty")
+        fresh = self._resume_path() is None
         self._start_training()
-        if self.epoch >= self.config.epochs:
+        if self.epoch >= self.config.epochs and not fresh:
             self.log.print(f"already trained for {self.epoch} epochs (--epochs "
                            f"{self.config.epochs}); nothing to do")
         if self.config.best_metric and not self.val_sets:
             self.log.print(f"note: --best-metric {self.config.best_metric} but no validation "
                            "set; no best.pt will be written")
+        if self.config.val_start and fresh:
+            self._validate_start()
         loader, sampler, generator = self._train_loader()
         with self._signal_handlers():
             try:
@@ -366,6 +369,24 @@ class Engine:
             self._save("best.pt")
         if self.env.any(self._stop is not None):
             self._interrupt(path)
+
+    def _validate_start(self) -> None:
+        """``--val-start``: validate the weights the run starts from as epoch 0 and save them
+        (``last.pt``, and ``best.pt`` when there is a best metric). The random state is kept,
+        so the training that follows is the one without the flag."""
+        if not self.val_sets:
+            raise UserError("--val-start needs a validation set")
+        rng = get_rng_state()
+        self.last_metrics = metrics = self._validate()
+        set_rng_state(rng)
+        self.log.print("val epoch 0 (start): " + _fmt(metrics))
+        self.log.record("val", epoch=0, step=self.step, **metrics)
+        self.log.scalars(metrics, self.step, "val/")
+        improved = self._update_best(metrics, 0)
+        self.log.flush()
+        self._save("last.pt")
+        if improved:
+            self._save("best.pt")
 
     def _update_best(self, metrics: dict[str, float], epoch: int) -> bool:
         key = self.best["metric"]

@@ -5,6 +5,7 @@ import torch
 from stereo_tv.core.code_priors import (
     nl_group_grad,
     nl_group_potential,
+    nl_group_shrink,
     variance_grad,
     variance_own_share,
     weighted_l1_prox,
@@ -44,6 +45,28 @@ def test_group_gradcheck_and_potential():
         assert torch.autograd.gradcheck(f, (Z, lam, alpha))
     (gv,) = torch.autograd.grad(nl_group_potential(Z, nbr, a, lam, alpha).sum(), Z)
     torch.testing.assert_close(nl_group_grad(Z, nbr, a, lam, alpha, True), gv)
+
+
+def test_group_shrink_is_the_l1_prox_for_singleton_groups_and_gradchecks():
+    """``nl_group_shrink``: with all the weight on the position itself it is the weighted-l1
+    prox; with groups it scales each code by ``max(0, 1 - tau / ||u||)`` (a code whose group is
+    large is shrunk less than alone); float64 gradcheck in the codes, strengths and weights."""
+    nbr, a = _groups()
+    Z = torch.randn(2, 4, 6, 5, dtype=D64)
+    lam = torch.tensor([0.0, 0.3, 0.8, 2.0], dtype=D64)
+    alone = torch.zeros_like(a)
+    alone[:, 0] = 1.0
+    torch.testing.assert_close(nl_group_shrink(Z, nbr, alone, lam, 0.5),
+                               weighted_l1_prox(Z, lam, 0.5))
+    out = nl_group_shrink(Z, nbr, a, lam, 0.5)
+    sq = sum(a[:, r:r + 1] * Z.flatten(2).gather(
+        2, nbr[:, r].flatten(1)[:, None].expand(-1, 4, -1)).view_as(Z).square()
+        for r in range(nbr.shape[1]))
+    torch.testing.assert_close(out, Z * torch.relu(1 - 0.5 * lam.view(1, 4, 1, 1) / sq.sqrt()))
+    Zg, lg, ag = Z.clone().requires_grad_(), (lam + 0.05).requires_grad_(), a.clone()
+    ag.requires_grad_()
+    assert torch.autograd.gradcheck(lambda z, l, w: nl_group_shrink(z, nbr, w, l, 0.3),
+                                    (Zg, lg, ag))
 
 
 def test_group_own_partial_is_the_derivative_of_the_own_objective():

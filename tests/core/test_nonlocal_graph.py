@@ -140,8 +140,32 @@ def test_self_distance_smooths_an_outlier_less():
     _, a = nonlocal_graph(y, torch.full((9,), 3.0), 8, 3, 3, self_distance=0.0)
     assert float(a[0, :, 4, 4].sum()) < 1e-3
     torch.testing.assert_close(a[0, :, 1, 1], torch.full((8,), 1 / 9))
-    with pytest.raises(ValueError, match="exclusive"):
-        nonlocal_graph(y, torch.ones(9), 8, 3, 3, include_self=True, self_distance=0.0)
+
+
+def test_include_self_at_a_learned_distance():
+    """``include_self`` with ``self_distance``: the position is returned at rank 0 with the
+    weight ``exp(-s) / (exp(-s) + sum_l exp(-d_jl))``; at ``s = 0`` the plain ``include_self``
+    graph; a very negative ``s`` gives the position all the weight; float64 gradcheck in ``s``."""
+    y = torch.rand(1, 1, 8, 9, dtype=torch.float64)
+    kappa = torch.ones(9, dtype=torch.float64)
+    nbr0, a0 = nonlocal_graph(y, kappa, 3, 5, 3, "valid", include_self=True)
+    nbr, a = nonlocal_graph(y, kappa, 3, 5, 3, "valid", include_self=True, self_distance=0.0)
+    assert torch.equal(nbr, nbr0)
+    torch.testing.assert_close(a, a0)
+    _, own = nonlocal_graph(y, kappa, 3, 5, 3, "valid", include_self=True, self_distance=-60.0)
+    torch.testing.assert_close(own[:, 0], torch.ones_like(own[:, 0]))
+    torch.testing.assert_close(own.sum(1), torch.ones_like(own[:, 0]))
+    s = torch.tensor([1.3], dtype=torch.float64, requires_grad=True)
+    _, a_s = nonlocal_graph(y, kappa, 3, 5, 3, "valid", include_self=True, self_distance=s)
+    d = -torch.log(a0[:, 1:] / a0[:, :1])            # the neighbours' distances (own at 0)
+    e = torch.exp(-d)
+    torch.testing.assert_close(a_s[:, :1], torch.exp(-s.detach()) / (torch.exp(-s.detach())
+                                                                     + e.sum(1, keepdim=True)))
+
+    def weights(ss):
+        return nonlocal_graph(y, kappa, 3, 5, 3, "valid", include_self=True, self_distance=ss)[1]
+
+    assert torch.autograd.gradcheck(weights, (s,))
 
 
 @pytest.mark.parametrize("k,window", [(8, 3), (3, 5)])

@@ -48,6 +48,30 @@ def test_paper_sc_parameter_count_and_repr():
     assert _count(tied) == 9 * 16 + 2 * 16 + 2
 
 
+def test_group_prox_with_the_patch_alone_is_sparse_coding():
+    """``group_prox`` with ``nl_self`` at a very negative self distance (each group the patch
+    alone) computes the sparse-coding game with the same numbers (float64); ``nl_self`` at 0
+    is the game without it; the group game with ``group_prox`` has no Moreau alpha."""
+    torch.manual_seed(0)
+    kw = dict(num_atoms=6, patch_size=3, iters=4, nl_k=3, nl_window=5, nl_update_every=2)
+    sc = PatchGame(("l1",), init_l1=0.05, **kw).double()
+    group = PatchGame(("group",), nl_self=True, init_self_dist=-60.0, group_prox=True,
+                      **kw).double()
+    assert group.log_group_alpha is None and group.self_dist is not None
+    assert _count(group) == _count(sc) + 9 + 1                        # + kappa + self distance
+    state = dict(sc.state_dict())
+    state["group_weight"] = state.pop("l1_weight")
+    group.load_state_dict({**group.state_dict(), **state})
+    x = torch.rand(2, 1, 9, 7, dtype=D64)
+    torch.testing.assert_close(group(x), sc(x))
+    smooth = PatchGame(("group",), **kw).double()
+    own = PatchGame(("group",), nl_self=True, **kw).double()
+    own.load_state_dict({**smooth.state_dict(), "self_dist": torch.zeros(1, dtype=D64)})
+    torch.testing.assert_close(own(x), smooth(x))
+    group.self_dist.data.fill_(0.5)                  # neighbours share: not sparse coding
+    assert (group(x) - sc(x)).abs().max() > 1e-4
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="priors must be a non-empty subset of"):
         PatchGame(("l1", "wavelet"))
@@ -57,6 +81,12 @@ def test_bad_arguments():
         PatchGame(num_atoms=4, patch_size=3, dictionary=np.zeros((9, 5)))
     with pytest.raises(ValueError, match="channels=1"):
         PatchGame(num_atoms=4, patch_size=3, iters=1)(torch.rand(1, 2, 9, 7))
+    with pytest.raises(ValueError, match="nl_self needs the group prior"):
+        PatchGame(("l1",), nl_self=True)
+    with pytest.raises(ValueError, match="group_prox needs the group prior"):
+        PatchGame(("l1",), group_prox=True)
+    with pytest.raises(ValueError, match="exclusive"):
+        PatchGame(("group", "l1"), group_prox=True)
 
 
 def test_from_dictionary_normalises_by_the_largest_singular_value():
@@ -140,6 +170,7 @@ CONFIGS = [
     dict(priors=("group", "variance"), several_kappa=True, nl_update_every=1),
     dict(priors=("group", "tv", "variance"), method="extragrad", checkpoint=True),
     dict(priors=("l1",), untied=False),
+    dict(priors=("group", "tv"), group_prox=True, nl_self=True, init_self_dist=-1.0),
 ]
 
 
@@ -192,7 +223,9 @@ def test_batch_equals_stack_of_singles(priors):
 
 
 @pytest.mark.parametrize("kwargs", [dict(priors=("l1", "tv", "variance"), method="extragrad"),
-                                    dict(priors=("group",), nl_update_every=1)])
+                                    dict(priors=("group",), nl_update_every=1),
+                                    dict(priors=("group",), nl_update_every=1, group_prox=True,
+                                         nl_self=True, init_self_dist=-0.5)])
 def test_gradcheck_two_unrolled_iterations(kwargs):
     game = PatchGame(num_atoms=4, patch_size=3, iters=2, nl_k=2, nl_window=3, init_l1=0.02,
                      init_group=0.2, init_alpha=3.0, **kwargs).double()

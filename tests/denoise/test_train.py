@@ -257,6 +257,39 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", *smoke,
                "--run-dir", str(tmp_path / "run2"), "--nl-self")
     assert_user_error(res, "--nl-self", "'tv-asym-eg'")
+    for model, flag in (("sc", "--group-prox"), ("nltv-eg", "--group-prox"), ("sc", "--nl-self"),
+                        ("nlgroup", "--nl-blend")):
+        res = _cli("train", "--model", model, "--sigma", "25", *smoke,
+                   "--run-dir", str(tmp_path / "run2"), flag)
+        assert_user_error(res, flag, f"'{model}'")
+    assert not (tmp_path / "run2").exists()
+
+
+def test_group_prox_game_from_an_sc_file_records_its_flags(tmp_path):
+    """``--nl-self --group-prox`` on a non-local group game are build overrides: recorded in the
+    weight file (which rebuilds the game), and inherited by ``--init-from`` that file."""
+    train, val = _fake_data(tmp_path)
+    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
+             "--val", str(val), "--epochs", "1", "--dict-patches", "500", "--dict-iters", "5",
+             "--dict-cache", str(tmp_path / "dicts"))
+    sc = tmp_path / "sc.pt"
+    res = _cli("train", "--model", "sc", "--sigma", "25", *smoke, "--run-dir",
+               str(tmp_path / "sc"), "--export", str(sc))
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "g.pt"
+    res = _cli("train", "--model", "nlgroup", "--sigma", "25", *smoke, "--run-dir",
+               str(tmp_path / "g"), "--init-from", str(sc), "--nl-self", "--group-prox",
+               "--export", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "self_dist_start" in res.stdout
+    model, meta = load_weights(out)
+    assert meta["config"]["nl_self"] is True and meta["config"]["group_prox"] is True
+    assert model.group_prox and model.self_dist is not None and model.log_group_alpha is None
+    again = tmp_path / "g2.pt"
+    res = _cli("train", "--model", "nlgroup", "--sigma", "25", *smoke, "--run-dir",
+               str(tmp_path / "g2"), "--init-from", str(out), "--export", str(again))
+    assert res.returncode == 0, res.stderr
+    assert load_weights(again)[0].group_prox
 
 
 def test_a_bad_engine_option_fails_before_the_slow_set_up(tmp_path):

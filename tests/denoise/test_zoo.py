@@ -12,6 +12,7 @@ from stereo_tv.core.nonlocal_graph import nonlocal_graph
 from stereo_tv.denoising import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
 from stereo_tv.denoising._init import (
     GROUP_FROM_L1,
+    GROUP_SELF_START,
     default_init,
     rescale_to_sigma,
     set_init,
@@ -142,6 +143,29 @@ def test_sc_weights_start_a_group_game(name, source):
     assert dst.l1_weight is None
     x = torch.rand(1, 1, 9, 8)
     assert torch.isfinite(dst(x)).all()
+
+
+@pytest.mark.parametrize("name, source", [("nlgroup", "sc"), ("nlgroup-var-tv", "sc-tv-var")])
+def test_sc_weights_start_a_group_prox_game_at_sparse_coding(name, source):
+    """sc -> nlgroup with ``nl_self`` and ``group_prox``: the l1 strengths are taken as they are
+    (times the sigma factor), there is no alpha, and the own distance starts at
+    GROUP_SELF_START; with the own distance pushed far down the game computes its source
+    exactly (float64)."""
+    kw = dict(iters=3, patch_size=3, num_atoms=6, nl_k=2, nl_window=3)
+    src = build_model(source, 25.0, **kw).double()
+    with torch.no_grad():
+        src.l1_weight.uniform_(0.01, 0.1)
+        src.W.add_(0.05 * torch.randn_like(src.W))
+    dst = build_model(name, 25.0, nl_self=True, group_prox=True, **kw).double()
+    info = rescale_to_sigma(dst, src, 25.0, 25.0)
+    assert dst.log_group_alpha is None
+    torch.testing.assert_close(dst.group_weight, src.l1_weight)
+    assert info["self_dist_start"] == GROUP_SELF_START == float(dst.self_dist)
+    x = torch.rand(1, 1, 9, 8, dtype=torch.float64)
+    with torch.no_grad():
+        assert (dst(x) - src(x)).abs().max() > 1e-6          # the groups pool their codes
+        dst.self_dist.fill_(-80.0)
+        torch.testing.assert_close(dst(x), src(x))
 
 
 def test_a_source_without_the_games_terms_is_refused():

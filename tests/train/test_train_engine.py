@@ -77,6 +77,28 @@ def test_best_checkpoint_follows_the_metric(reference):
     assert best["epoch"] == vals.index(min(vals)) + 1
 
 
+def test_val_start_validates_and_saves_the_starting_weights(reference, tmp_path):
+    """``--val-start``: epoch 0 is validated and saved before training (best.pt while no epoch
+    beats it), training is unchanged, and ``--epochs 0`` makes a run of its start alone."""
+    run_dir = tmp_path / "start"
+    assert run_inprocess(run_dir, "--val-start") == 0
+    vals = _records(run_dir, "val")
+    assert [r["epoch"] for r in vals] == [0, 1, 2, 3, 4]
+    assert vals[1:] == [{**r, "time": v["time"]} for r, v in zip(_records(reference, "val"),
+                                                                   vals[1:])]
+    assert _losses(run_dir) == _losses(reference)
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert best["best"]["value"] == min(r["tiny/mse"] for r in vals)
+    zero = tmp_path / "zero"
+    assert run_inprocess(zero, "--val-start", "--epochs", "0") == 0
+    (record,) = _records(zero, "val")
+    assert record["epoch"] == 0 and record["tiny/mse"] == vals[0]["tiny/mse"]
+    assert _losses(zero) == []
+    start = load_checkpoint(zero / "checkpoints" / "best.pt")
+    assert start["epoch"] == 0 and start["best"]["epoch"] == 0
+    assert (zero / "checkpoints" / "last.pt").is_file()
+
+
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(reference, tmp_path):
     run_dir = tmp_path / "killed"
     # 4 steps per epoch: the 10th training step is in epoch 3
