@@ -62,6 +62,13 @@
 #                       memory). Since then the jobs pass
 #                       --grad-checkpoint (benchmarks/core_speed.py, one 112x112 image on the
 #                       CPU: 0.87 GB instead of 6.75, 23% more time)
+#               ngprox  the group game with group soft-thresholding (--group-prox --nl-self):
+#                       nlgroup at sigma 5/15/25/50 from its shipped files (session 18: the sc
+#                       files converted, untrained; 8 CPU epochs at sigma 25 gained nothing,
+#                       a step of 8 crops takes 30 s there), and nlgroup-var / -tv / -var-tv
+#                       at 25 from the sc-var / sc-tv / sc-tv-var files; lr 1e-4 halved every
+#                       20 epochs, --val-start (the start is epoch 0, so no export falls under
+#                       it), --grad-checkpoint
 #               scmore  sc-var, sc-tv, sc-tv-var at sigma 25 continued from their shipped files
 #                       (scplus's runs), lr 1e-4 halved every 20 epochs (session 17: +0.06-0.07
 #                       dB on Set12 in 16-40 epochs; shipped, as is sclow: +0.07-0.28 dB)
@@ -181,6 +188,15 @@ done
 for m in nlgroup nlgroup-var; do
   want nlgroup && patch_job "${m}_25" "$m" 25 --lr 2e-4 --lr-gamma 0.5 \
     --init-from "$W/${m/nlgroup/sc}_sigma25.pt" --grad-checkpoint &
+done
+for s in 5 15 25 50; do        # the shipped files carry --nl-self --group-prox (inherited)
+  want ngprox && patch_job "ngprox_$s" nlgroup "$s" --lr 1e-4 --lr-gamma 0.5 \
+    --init-from "$W/nlgroup_sigma$s.pt" --grad-checkpoint --val-start &
+done
+for m in sc-var sc-tv sc-tv-var; do
+  g=${m/sc/nlgroup}; g=${g/nlgroup-tv-var/nlgroup-var-tv}
+  want ngprox && patch_job "ngprox_${g}_25" "$g" 25 --lr 1e-4 --lr-gamma 0.5 --nl-self \
+    --group-prox --init-from "$W/${m}_sigma25.pt" --grad-checkpoint --val-start &
 done
 for m in sc-var sc-tv sc-tv-var; do
   want scmore && patch_job "${m}_more_25" "$m" 25 --lr 1e-4 --lr-gamma 0.5 \
