@@ -144,8 +144,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 _NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
 #: the overrides that the non-local group (patch) models take
 _GROUP_OVERRIDES = ("nl_self", "group_prox")
+#: the overrides that only some models take
+_MODEL_OVERRIDES = (*_NL_OVERRIDES, "group_prox")
 #: build overrides taken from the command line (and recorded in runs and weight files)
-_OVERRIDES = ("iters", *_NL_OVERRIDES, "group_prox")
+_OVERRIDES = ("iters", *_MODEL_OVERRIDES)
 
 
 def _is_nonlocal(model: str | None) -> bool:
@@ -167,7 +169,7 @@ def _overrides(args) -> dict:
     model = get("model")
     allowed = (_NL_OVERRIDES if _is_nonlocal(model)
                else _GROUP_OVERRIDES if _is_group(model) else ())
-    for key in (*_NL_OVERRIDES, "group_prox"):
+    for key in _MODEL_OVERRIDES:
         if key in over and key not in allowed:
             flag = "--" + key.replace("_", "-")
             which = ("the non-local pixel models (nltv*, nllap*)" if key not in _GROUP_OVERRIDES
@@ -195,8 +197,11 @@ def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
     file's values, so training continues on the graph the weights were trained on (and the run
     records them for export and resume); a non-local group game: those of
     ``_GROUP_OVERRIDES``."""
-    keys = _GRAPH_KEYS if _is_nonlocal(args.model) else _GROUP_OVERRIDES
-    if not (_is_nonlocal(args.model) or _is_group(args.model)):
+    if _is_nonlocal(args.model):
+        keys = _GRAPH_KEYS
+    elif _is_group(args.model):
+        keys = _GROUP_OVERRIDES
+    else:
         return
     for key in keys:
         if getattr(args, key) is None and key in blob.get("config", {}):

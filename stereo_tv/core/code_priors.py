@@ -57,10 +57,17 @@ def weighted_l1_prox(Z: torch.Tensor, lam: torch.Tensor, step: torch.Tensor | fl
     return soft_threshold(Z, tau)
 
 
-def _gather_rank(Z: torch.Tensor, nbr: torch.Tensor, r: int) -> torch.Tensor:
+def _gather_rank(Z: torch.Tensor, nbr: torch.Tensor, r: int,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+    """``Z`` at the rank-``r`` neighbours, ``(B, p, Hc, Wc)``; ``out`` (no autograd): written
+    there instead of a new tensor."""
     b, p, h, w = Z.shape
     idx = nbr[:, r].reshape(b, 1, h * w).expand(b, p, h * w)
-    return Z.reshape(b, p, h * w).gather(2, idx).view(b, p, h, w)
+    flat = Z.reshape(b, p, h * w)
+    if out is not None:
+        torch.gather(flat, 2, idx, out=out.view(b, p, h * w))
+        return out
+    return flat.gather(2, idx).view(b, p, h, w)
 
 
 def _scatter_rank(U: torch.Tensor, nbr: torch.Tensor, r: int) -> torch.Tensor:
@@ -79,12 +86,9 @@ def _group_sq_norms(Z: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor) -> torc
             sq = sq + a[:, r:r + 1] * _gather_rank(Z2, nbr, r)
         return sq
     # inference: one gather buffer, accumulated in place (code-sized allocations are slow)
-    b, p, h, w = Z.shape
-    flat, sq, buf = Z2.view(b, p, h * w), torch.zeros_like(Z), torch.empty_like(Z)
+    sq, buf = torch.zeros_like(Z), torch.empty_like(Z)
     for r in range(nbr.shape[1]):
-        idx = nbr[:, r].reshape(b, 1, h * w).expand(b, p, h * w)
-        torch.gather(flat, 2, idx, out=buf.view(b, p, h * w))
-        sq.addcmul_(buf, a[:, r:r + 1])
+        sq.addcmul_(_gather_rank(Z2, nbr, r, out=buf), a[:, r:r + 1])
     return sq
 
 
@@ -118,7 +122,7 @@ def nl_group_grad(
 
 
 def nl_group_shrink(V: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor, lam: torch.Tensor,
-                    step: torch.Tensor | float) -> torch.Tensor:
+                    step: torch.Tensor | float, inplace: bool = False) -> torch.Tensor:
     """Group soft-thresholding ``v_j[l] max(0, 1 - step lam_l / ||u_j[l]||)`` with
     ``||u_j[l]||^2 = sum_r a_jr v_{n(j,r)}[l]^2`` (the group's codes after the gradient step).
 
@@ -131,13 +135,15 @@ def nl_group_shrink(V: torch.Tensor, nbr: torch.Tensor, a: torch.Tensor, lam: to
         nbr, a: groups and weights, position itself at rank 0 (as :func:`nl_group_grad`).
         lam: ``(p,)`` non-negative strengths.
         step: step size (scalar, or ``(B, 1, Hc, Wc)`` per-patch steps).
+        inplace: inference only (no autograd): ``V`` is overwritten with the result, so no
+            code-sized tensor besides the group norms is allocated.
     """
     tau = step * lam.view(1, -1, 1, 1)
     sq = _group_sq_norms(V, nbr, a)
-    if torch.is_grad_enabled():
+    if not inplace:
         return V * torch.relu(1.0 - tau * torch.rsqrt(sq.clamp_min(_SHRINK_EPS)))
     scale = sq.clamp_min_(_SHRINK_EPS).rsqrt_().mul_(tau).neg_().add_(1.0).relu_()
-    return V.mul_(scale)            # inference: V is the step's fresh tensor (as the l1 prox)
+    return V.mul_(scale)
 
 
 def nl_group_potential(

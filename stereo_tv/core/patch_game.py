@@ -379,7 +379,8 @@ class PatchGame(nn.Module):
         def prox(V: torch.Tensor, eta: torch.Tensor, t: int, graph) -> torch.Tensor:
             if self.group_prox:
                 nbr, a = graph
-                return nl_group_shrink(V, nbr, a, self.group_weight[t].clamp_min(0.0), eta)
+                return nl_group_shrink(V, nbr, a, self.group_weight[t].clamp_min(0.0), eta,
+                                       inplace)
             if self.l1_weight is None:
                 return V
             if inplace and "clamp" not in scratch:   # V's shape and dtype are the same each step

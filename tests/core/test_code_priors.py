@@ -63,6 +63,10 @@ def test_group_shrink_is_the_l1_prox_for_singleton_groups_and_gradchecks():
         2, nbr[:, r].flatten(1)[:, None].expand(-1, 4, -1)).view_as(Z).square()
         for r in range(nbr.shape[1]))
     torch.testing.assert_close(out, Z * torch.relu(1 - 0.5 * lam.view(1, 4, 1, 1) / sq.sqrt()))
+    with torch.no_grad():                     # inference: the same values, written into V
+        V = Z.clone()
+        assert nl_group_shrink(V, nbr, a, lam, 0.5, inplace=True) is V
+    torch.testing.assert_close(V, out)
     Zg, lg, ag = Z.clone().requires_grad_(), (lam + 0.05).requires_grad_(), a.clone()
     ag.requires_grad_()
     assert torch.autograd.gradcheck(lambda z, l, w: nl_group_shrink(z, nbr, w, l, 0.3),
