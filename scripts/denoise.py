@@ -208,6 +208,12 @@ def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
             setattr(args, key, blob["config"][key])
 
 
+def _built_with(overrides: dict) -> str:
+    """`` (nl_self=True, ...)``: a model's build overrides for a message, or ``""``."""
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k in _OVERRIDES)
+    return f" ({shown})" if shown else ""
+
+
 def _need(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         if getattr(args, name) is None:
@@ -287,8 +293,9 @@ def train(args: argparse.Namespace) -> int:
         try:
             init_info.update(rescale_to_sigma(model, src, blob["sigma"], args.sigma))
         except RuntimeError:
-            raise UserError(f"--init-from {args.init_from} holds a '{blob['model']}' model, whose "
-                            f"parameters do not fit '{args.model}'") from None
+            raise UserError(f"--init-from {args.init_from} holds a '{blob['model']}' model"
+                            f"{_built_with(blob.get('config', {}))}, whose parameters do not fit "
+                            f"'{args.model}'{_built_with(_overrides(args))}") from None
         if getattr(src, "graph", None) == "nonlocal":      # a pixel game with another distance
             converted = convert_nl_distance(model, src.nl_distance, train_set.images,
                                             train_set.names, args.sigma)

@@ -290,6 +290,12 @@ def test_group_prox_game_from_an_sc_file_records_its_flags(tmp_path):
                str(tmp_path / "g2"), "--init-from", str(out), "--export", str(again))
     assert res.returncode == 0, res.stderr
     assert load_weights(again)[0].group_prox
+    # the same model name built with other options: the message names both builds
+    res = _cli("train", "--model", "nlgroup", "--sigma", "25", *smoke, "--run-dir",
+               str(tmp_path / "g3"), "--init-from", str(out), "--no-group-prox")
+    assert_user_error(res, "model (group_prox=True, iters=4, nl_self=True)",
+                      "'nlgroup' (group_prox=False, iters=4, nl_self=True)")
+    assert not (tmp_path / "g3").exists()
 
 
 def test_a_bad_engine_option_fails_before_the_slow_set_up(tmp_path):
