@@ -125,6 +125,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
+    p.add_argument("--loss-weight", choices=("none", "coverage"), default="none",
+                   help="train, patch models: 'coverage' weights each pixel's squared error by "
+                        "its squared patch coverage relative to the crop's largest (the authors' "
+                        "GroupSC training loss: a crop's border pixels count less)")
     p.add_argument("--relative-lr", action=argparse.BooleanOptionalAction, default=False,
                    help="train: per-parameter learning rates relative to their scale "
                         "(stereo_tv.denoising._task.relative_lr_groups)")
@@ -252,6 +256,8 @@ def train(args: argparse.Namespace) -> int:
     args.val = args.val or f"{DATA}/Set12"
     if args.val_stride < 1:
         raise UserError(f"--val-stride must be >= 1, got {args.val_stride}")
+    if args.loss_weight == "coverage" and model_family(args.model) != "patch":
+        raise UserError(f"--loss-weight coverage is for the patch models, not '{args.model}'")
     if args.grad_checkpoint and model_family(args.model) not in ("pixel", "patch"):
         raise UserError(f"--grad-checkpoint is for the pixel and patch games, not "
                         f"'{args.model}'")
@@ -311,8 +317,8 @@ def train(args: argparse.Namespace) -> int:
     if init_info:
         print(f"initialization: {init_info}", flush=True)
     val_set = NoisyImages(args.val, args.sigma, limit=args.val_limit, every=args.val_stride)
-    engine = Engine.from_args(model, DenoiseTask(args.loss, relative_lr=args.relative_lr),
-                              train_set, {val_name: val_set}, args)
+    task = DenoiseTask(args.loss, relative_lr=args.relative_lr, weight=args.loss_weight)
+    engine = Engine.from_args(model, task, train_set, {val_name: val_set}, args)
     run_dir = Path(engine.run_dir)
     if engine.env.is_main and (init_info or source is not None):
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -121,10 +121,12 @@ pixel_job() {  # pixel_job NAME MODEL CONFIG SIGMA INIT [ARGS...]: two stages (r
 }
 
 patch_job() {  # patch_job RUN MODEL SIGMA ARGS...: a patch model by the paper's recipe
-  # (configs/denoise/paper-patch.yaml), learning rate lowered every 20 epochs
+  # (configs/denoise/paper-patch.yaml) with epochs of one crop per image (400 crops, as every
+  # run before session 19; the config's epoch is now 32 crops per image), learning rate lowered
+  # every 20 epochs
   local run=$1 m=$2 s=$3; shift 3
   den "$run" "$SC" --model "$m" --sigma "$s" --config configs/denoise/paper-patch.yaml \
-    --lr-every 20 "$@"
+    --crops-per-image 1 --lr-every 20 "$@"
 }
 
 sc_job() {  # sc_job SIGMA ARGS...: the paper's SC

@@ -7,6 +7,11 @@ maximizes the mean PSNR of the crops). With MSE, textured crops dominate the los
 budget the MSE-trained TV models improved the pooled MSE of Train400 images but lowered their
 mean PSNR and the Set12 mean PSNR (sigma 25, 8 epochs: Train400 pooled +0.10 dB, mean -0.04 dB,
 Set12 -0.08 dB).
+``weight="coverage"`` (patch models) weights each pixel's squared error by ``(n / n_max)^2``,
+``n`` the number of patches covering it in the crop (the training loss of the authors' GroupSC
+code, bruno-31/groupsc, read, not copied: their crops are 56x56, where half the pixels lie in the
+8-pixel border band that few patches cover, while a test image is mostly interior); the loss is
+then the weighted mean, so its scale stays that of the MSE.
 Validation: mean PSNR (output clipped to [0, 1]) and SSIM over fixed-noise images, keys
 ``psnr`` and ``ssim`` (the engine prefixes them with the validation set's name, e.g.
 ``set12/psnr``, the best-checkpoint metric).
@@ -20,10 +25,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from stereo_tv.core.patches import patch_coverage
 from stereo_tv.denoising._metrics import batch_psnr, ssim
 from stereo_tv.train import Task
 
-__all__ = ["DenoiseTask", "relative_lr_groups"]
+__all__ = ["DenoiseTask", "coverage_weight", "relative_lr_groups"]
 
 
 def relative_lr_groups(model: nn.Module, lr: float, log_factor: float = 2.0,
@@ -49,6 +55,26 @@ def relative_lr_groups(model: nn.Module, lr: float, log_factor: float = 2.0,
     return groups
 
 
+def coverage_weight(model: nn.Module, size: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+    """``(1, 1, H, W)`` pixel weights ``(n / n_max)^2``, ``n`` the patches of ``model`` covering
+    each pixel of an ``H x W`` image.
+
+    >>> class Game(nn.Module):
+    ...     patch_size = 3
+    >>> coverage_weight(Game(), (3, 5), torch.zeros(1))[0, 0, 1]
+    tensor([0.1111, 0.4444, 1.0000, 0.4444, 0.1111])
+    """
+    s = getattr(getattr(model, "module", model), "patch_size", None)   # DDP wraps the model
+    if s is None:
+        raise ValueError(f"the coverage loss weight needs a patch model, got "
+                         f"{type(model).__name__}")
+    if min(size) < s:
+        raise ValueError(f"the coverage loss weight needs crops of at least the patch size {s}, "
+                         f"got {size}")
+    cov = patch_coverage(size, s, like)
+    return (cov / cov.max()).square()
+
+
 class DenoiseTask(Task):
     """Supervised denoising: batches are ``(noisy, clean)`` or ``(noisy, clean, names)``.
 
@@ -57,16 +83,24 @@ class DenoiseTask(Task):
         with_ssim: also compute SSIM at validation (scikit-image, a little slower).
         relative_lr: Adam learning rates relative to each quantity's scale
             (:func:`relative_lr_groups`); otherwise one rate for every parameter.
+        weight: ``"none"``, or ``"coverage"``: each pixel's squared error weighted by its
+            squared patch coverage relative to the crop's largest (models with a
+            ``patch_size``; a model without one is an error at the first step).
     """
 
     LOSSES = ("mse", "psnr")
+    WEIGHTS = ("none", "coverage")
 
-    def __init__(self, loss: str = "mse", with_ssim: bool = True, relative_lr: bool = False):
+    def __init__(self, loss: str = "mse", with_ssim: bool = True, relative_lr: bool = False,
+                 weight: str = "none"):
         if loss not in self.LOSSES:
             raise ValueError(f"unknown loss '{loss}'; valid: {', '.join(self.LOSSES)}")
+        if weight not in self.WEIGHTS:
+            raise ValueError(f"unknown loss weight '{weight}'; valid: {', '.join(self.WEIGHTS)}")
         self.loss = loss
         self.with_ssim = with_ssim
         self.relative_lr = relative_lr
+        self.weight = weight
 
     def param_groups(self, model: nn.Module, lr: float) -> list[dict[str, Any]] | None:
         """:func:`relative_lr_groups` when ``relative_lr``, else the engine's single group."""
@@ -75,7 +109,12 @@ class DenoiseTask(Task):
     def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         noisy, clean = batch[0], batch[1]
         out = model(noisy)
-        mse = (out - clean).square().flatten(1).mean(1)
+        err = (out - clean).square()
+        if self.weight == "coverage":
+            w = coverage_weight(model, tuple(clean.shape[-2:]), clean)
+            mse = (err * w).flatten(1).sum(1) / (w.sum() * clean.shape[1])
+        else:
+            mse = err.flatten(1).mean(1)
         if self.loss == "mse":
             loss = mse.mean()
         else:

@@ -341,3 +341,48 @@ def test_grad_checkpoint_is_refused_for_a_cnn(tmp_path):
                "--val", str(val), "--run-dir", str(tmp_path / "run"), "--grad-checkpoint")
     assert_user_error(res, "--grad-checkpoint is for the pixel and patch games")
     assert not (tmp_path / "run").exists()
+
+
+def test_coverage_loss_weights_a_crop_by_its_squared_patch_coverage():
+    from stereo_tv.core import PatchGame
+    from stereo_tv.denoising._task import DenoiseTask, coverage_weight
+
+    game = PatchGame(num_atoms=9, patch_size=3, iters=1)
+    w = coverage_weight(game, (5, 4), torch.zeros(1))
+    counts = torch.tensor([[1, 2, 2, 1], [2, 4, 4, 2], [3, 6, 6, 3], [2, 4, 4, 2], [1, 2, 2, 1.]])
+    torch.testing.assert_close(w[0, 0], (counts / 6) ** 2)
+
+    # an error only where the weight is small barely counts; in the interior it counts fully
+    clean = torch.zeros(2, 1, 5, 4)
+
+    class Constant(torch.nn.Module):      # returns a fixed estimate, with the game's patch size
+        patch_size = 3
+
+        def __init__(self, out):
+            super().__init__()
+            self.out = out
+
+        def forward(self, noisy):
+            return self.out
+
+    corner, middle = clean.clone(), clean.clone()
+    corner[:, :, 0, 0] = 1.0
+    middle[:, :, 2, 1] = 1.0
+    plain, weighted = DenoiseTask(with_ssim=False), DenoiseTask(with_ssim=False, weight="coverage")
+    loss = {name: [task.training_step(Constant(out), (clean, clean))[0].item()
+                   for out in (corner, middle)] for name, task in (("plain", plain),
+                                                                   ("weighted", weighted))}
+    assert loss["plain"][0] == pytest.approx(loss["plain"][1]) == pytest.approx(1 / 20)
+    assert loss["weighted"] == pytest.approx([(1 / 36) / w.sum().item(), 1 / w.sum().item()])
+    with pytest.raises(ValueError, match="needs a patch model"):
+        weighted.training_step(torch.nn.Identity(), (clean, clean))
+    with pytest.raises(ValueError, match="unknown loss weight"):
+        DenoiseTask(weight="border")
+
+
+def test_coverage_loss_weight_is_refused_for_a_pixel_model(tmp_path):
+    train, val = _fake_data(tmp_path)
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(train),
+               "--val", str(val), "--run-dir", str(tmp_path / "run"), "--loss-weight", "coverage")
+    assert_user_error(res, "--loss-weight coverage is for the patch models, not 'tv-asym-eg'")
+    assert not (tmp_path / "run").exists()
