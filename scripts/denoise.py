@@ -119,6 +119,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="non-local group models: group soft-thresholding after each gradient "
                         "step (the GroupSC code's update) instead of the smoothed group "
                         "gradient (default off; --init-from keeps the file's choice)")
+    p.add_argument("--center-patches", dest="center", action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help="patch models: code each patch with its mean removed and add the mean "
+                        "back in the output (the GroupSC code's patches; default off; "
+                        "--init-from keeps the file's choice)")
     p.add_argument("--nl-blend", action=argparse.BooleanOptionalAction, default=None,
                    help="non-local pixel models: blend each rebuilt graph with the previous one "
                         "at a learned weight (default off; --init-from keeps the file's choice)")
@@ -148,8 +153,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 _NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
 #: the overrides that the non-local group (patch) models take
 _GROUP_OVERRIDES = ("nl_self", "group_prox")
+#: the overrides that every patch model takes
+_PATCH_OVERRIDES = ("center",)
 #: the overrides that only some models take
-_MODEL_OVERRIDES = (*_NL_OVERRIDES, "group_prox")
+_MODEL_OVERRIDES = (*_NL_OVERRIDES, "group_prox", *_PATCH_OVERRIDES)
 #: build overrides taken from the command line (and recorded in runs and weight files)
 _OVERRIDES = ("iters", *_MODEL_OVERRIDES)
 
@@ -171,14 +178,17 @@ def _overrides(args) -> dict:
     if "iters" in over and over["iters"] < 1:
         raise UserError(f"--iters must be >= 1, got {over['iters']}")
     model = get("model")
-    allowed = (_NL_OVERRIDES if _is_nonlocal(model)
-               else _GROUP_OVERRIDES if _is_group(model) else ())
+    allowed = (_NL_OVERRIDES if _is_nonlocal(model) else
+               (*_GROUP_OVERRIDES, *_PATCH_OVERRIDES) if _is_group(model) else
+               _PATCH_OVERRIDES if model in PATCH_MODELS else ())
     for key in _MODEL_OVERRIDES:
         if key in over and key not in allowed:
-            flag = "--" + key.replace("_", "-")
-            which = ("the non-local pixel models (nltv*, nllap*)" if key not in _GROUP_OVERRIDES
+            flag = "--center-patches" if key == "center" else "--" + key.replace("_", "-")
+            which = ("the patch models (sc*, nlgroup*)" if key in _PATCH_OVERRIDES
                      else "the non-local group models (nlgroup*)" if key == "group_prox"
-                     else "the non-local models (nltv*, nllap*, nlgroup*)")
+                     else "the non-local models (nltv*, nllap*, nlgroup*)"
+                     if key in _GROUP_OVERRIDES
+                     else "the non-local pixel models (nltv*, nllap*)")
             raise UserError(f"{flag} is for {which}, not '{model}'")
     window = over.get("nl_window", PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0))
     if "nl_window" in over and (window < 3 or window % 2 != 1):
@@ -199,12 +209,14 @@ _GRAPH_KEYS = _NL_OVERRIDES
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
     """``--init-from`` a non-local pixel game: the flags of ``_GRAPH_KEYS`` not given take the
     file's values, so training continues on the graph the weights were trained on (and the run
-    records them for export and resume); a non-local group game: those of
-    ``_GROUP_OVERRIDES``."""
+    records them for export and resume); a patch game: those of ``_PATCH_OVERRIDES``, and a
+    non-local group game those of ``_GROUP_OVERRIDES`` too."""
     if _is_nonlocal(args.model):
         keys = _GRAPH_KEYS
     elif _is_group(args.model):
-        keys = _GROUP_OVERRIDES
+        keys = (*_GROUP_OVERRIDES, *_PATCH_OVERRIDES)
+    elif args.model in PATCH_MODELS:
+        keys = _PATCH_OVERRIDES
     else:
         return
     for key in keys:

@@ -10,6 +10,12 @@ eq. 9) and the output is the patch average of eq. (3),
 
     ``yhat = avg(W Z) = (sum_j P_j^T W z_j) / count``.
 
+With ``center=True`` (denoising) each patch is coded around its mean, as in the authors' GroupSC
+code: the data term is ``1/2 ||D z_j - (P_j x - m_j)||^2`` with ``m_j`` the mean of ``P_j x``
+(per channel), and ``yhat = avg(W Z + M)``. The codes then carry no constant part, whose
+coefficient the plain game reaches slowly (its atom has a small curvature) and which dominates
+the code differences of the Barzilai-Borwein step.
+
 ``psi_j`` sums the chosen ``priors`` (:data:`PATCH_PRIORS`, see :mod:`.code_priors`):
 
 * ``"l1"``: ``sum_l lambda_l |z_j[l]|``, handled by its prox (soft-thresholding): sparse coding
@@ -122,6 +128,8 @@ class PatchGame(nn.Module):
             ``D^T (D D^T)^{-1} P_j y_0`` of the start image ``y_0`` (``x``, or ``A^T x`` with an
             operator), so that ``avg(D Z_0) = y_0``: the iterations start from the input (or
             the zero-filled image) instead of from 0 (needs ``p >= q``).
+        center: code each patch with its mean removed and add the mean back in the output
+            (denoising only: an error with an operator).
         checkpoint: activation checkpointing per iteration.
     """
 
@@ -153,6 +161,7 @@ class PatchGame(nn.Module):
         init_variance: float = 0.1,
         init_kappa: float = 1.0,
         code_init: str = "zero",
+        center: bool = False,
         checkpoint: bool = False,
     ):
         super().__init__()
@@ -184,6 +193,7 @@ class PatchGame(nn.Module):
             raise ValueError("group_prox and the l1 prior are exclusive (one prox per step)")
         self.group_prox = bool(group_prox)
         self.code_init = code_init
+        self.center = bool(center)
         q, p = channels * patch_size * patch_size, num_atoms
         if code_init == "lsq" and p < q:
             raise ValueError(f"code_init='lsq' needs num_atoms >= channels * patch_size^2 = {q}, "
@@ -287,11 +297,21 @@ class PatchGame(nn.Module):
     def _padded_size(self, h: int, w: int) -> tuple[int, int]:
         return max(h, self.patch_size), max(w, self.patch_size)
 
-    def decode(self, Z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """``yhat = avg(W Z)`` cropped to ``size`` ``(H, W)``: ``(B, C, H, W)``."""
+    def decode(self, Z: torch.Tensor, size: tuple[int, int],
+               means: torch.Tensor | None = None) -> torch.Tensor:
+        """``yhat = avg(W Z)`` (``avg(W Z + M)`` with the patch ``means`` of :meth:`patch_means`)
+        cropped to ``size`` ``(H, W)``: ``(B, C, H, W)``."""
         hp, wp = self._padded_size(*size)
-        y = patch_average(apply_dictionary(self.decoder, Z), self.patch_size, (hp, wp))
+        P = apply_dictionary(self.decoder, Z)
+        y = patch_average(P if means is None else P + means, self.patch_size, (hp, wp))
         return y[..., :size[0], :size[1]]
+
+    def patch_means(self, X: torch.Tensor) -> torch.Tensor:
+        """Each patch's mean per channel, broadcast over its pixels: ``(B, q, Hc, Wc)``."""
+        b, q, hc, wc = X.shape
+        c = self.channels
+        m = X.view(b, c, q // c, hc, wc).mean(2, keepdim=True)
+        return m.expand(b, c, q // c, hc, wc).reshape(b, q, hc, wc)
 
     def build_graph(self, yhat: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Groups (itself + ``nl_k`` most similar patches) on the padded estimate ``yhat``."""
@@ -324,14 +344,17 @@ class PatchGame(nn.Module):
             x: ``(B, C, H, W)`` noisy image, or the measurement of ``operator``. Images smaller
                 than a patch are replicate-padded (denoising) and the output is cropped.
             operator: object with ``.forward(z)`` / ``.adjoint(y)`` on ``(B, C, H, W)`` images.
-            return_all: return ``[yhat_0, ..., yhat_K]`` (``yhat_0 = avg(W Z_0)``, 0 for zero
-                codes).
+            return_all: return ``[yhat_0, ..., yhat_K]`` (``yhat_0 = avg(W Z_0)``; for zero
+                codes 0, or the patch means' average with ``center``).
             return_codes: also return the final codes ``Z_K`` ``(B, p, Hc, Wc)``.
 
         Returns:
             ``yhat`` ``(B, C, H, W)`` (or the list), and ``Z_K`` with ``return_codes``.
         """
         self._check(x, operator)
+        if self.center and operator is not None:
+            raise ValueError("center=True codes the patches of a noisy image; it takes no "
+                             "operator")
         s = self.patch_size
         if operator is None:
             y0 = x
@@ -347,6 +370,9 @@ class PatchGame(nn.Module):
         cov = patch_coverage((hp, wp), s, y0)
         C, D, W = self.encoder, self.D, self.decoder
         X = extract_patches(y0p, s) if operator is None else None
+        M = self.patch_means(X) if self.center else None         # X - M: the centred patches
+        if M is not None:
+            X = X - M
         # Without autograd the steps and the prox overwrite fresh tensors: on a CPU, every new
         # code-sized tensor costs page faults that took as long as the arithmetic.
         inplace = not torch.is_grad_enabled()
@@ -373,7 +399,7 @@ class PatchGame(nn.Module):
                                    self.log_tv_alpha[t, half].exp(), out=g)
             if self.variance_weight is not None:
                 g = variance_grad(Z, W, s, (hp, wp), cov, own=own,
-                                  scale=self.variance_weight[t, half], out=g)
+                                  scale=self.variance_weight[t, half], out=g, offset=M)
             return g
 
         def prox(V: torch.Tensor, eta: torch.Tensor, t: int, graph) -> torch.Tensor:
@@ -410,7 +436,7 @@ class PatchGame(nn.Module):
         codes = [Z]                      # every iterate only for return_all (else the last)
         for t in range(self.iters):
             if self.group_weight is not None and t % self.nl_update_every == 0:
-                yhat = y0p if t == 0 else patch_average(apply_dictionary(W, Z), s, (hp, wp), cov)
+                yhat = y0p if t == 0 else self.decode(Z, (hp, wp), M)
                 graph = self.build_graph(yhat, t)
             bb = 1.0
             if self.bb_step and Z_prev is not None:
@@ -419,7 +445,8 @@ class PatchGame(nn.Module):
             Z = maybe_checkpoint(iteration, Z, t, graph, bb, enabled=self.checkpoint)
             if return_all:
                 codes.append(Z)
-        out = [self.decode(z, (h, w)) for z in codes] if return_all else self.decode(Z, (h, w))
+        out = ([self.decode(z, (h, w), M) for z in codes] if return_all
+               else self.decode(Z, (h, w), M))
         return (out, Z) if return_codes else out
 
     def extra_repr(self) -> str:
@@ -428,4 +455,5 @@ class PatchGame(nn.Module):
                 f"num_atoms={self.num_atoms}, patch_size={self.patch_size}, "
                 f"channels={self.channels}, symmetric={self.symmetric}, bb_step={self.bb_step}, "
                 f"untied={self.untied}, code_init={self.code_init!r}, nl_self={self.nl_self}, "
+                f"center={self.center}, "
                 f"params={n}")

@@ -193,6 +193,15 @@ _GROUP_FROM_L1 = ("log_group_alpha", "kappa")
 #: flattered it: on Set12 it scores 28.74 against 29.18, on four whole Train400 images (every
 #: 100th) 28.34 against 28.77, since ``a_jj`` ranges from 1/10 (flat regions) to 1 (texture)
 GROUP_FROM_L1 = (8.0, 100.0)
+#: learned-step factor of a game with the Barzilai-Borwein step started from one without it
+#: (``sc`` -> ``sc-bb``; the inverse the other way). The per-patch BB step is at least the ISTA
+#: step that the source learned, often several times it, so the learned factor must shrink. On
+#: 4 Train400 images at sigma 25 with centred patches (session 19; the sc file: 29.47 dB) the
+#: start scored 29.28 / 29.45 / 29.41 / 29.17 dB at factor 0.3 / 0.4 / 0.5 / 0.6, and 26.0 at 1.
+#: Without centring it breaks (12.7 dB at 1, 15.4 at 0.3): the slowly converging constant part of
+#: the codes dominates their differences, so the BB step grows to the inverse of its small
+#: curvature
+BB_STEP_FROM_PLAIN = 0.4
 #: where the own distance of a group game with a learned own weight (``nl_self``) started from
 #: a weighted-l1 file begins: with group soft-thresholding (``group_prox``) the start is sparse
 #: coding where the patch stands out and pools its group's codes where its neighbours are as
@@ -249,7 +258,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     its softmax at :func:`self_dist_start`, close to the source's function;
     the other way the self distance is dropped (the pixel leaves its softmax). One without
     ``nl_blend`` starts one with it at :data:`BLEND_START` (the rebuilt graph weighs 95%);
-    the other way the blend is dropped (a rebuild replaces the graph).
+    the other way the blend is dropped (a rebuild replaces the graph). A game with the
+    Barzilai-Borwein step started from one without it has its learned steps multiplied by
+    :data:`BB_STEP_FROM_PLAIN` (divided the other way).
     Raises ``RuntimeError`` when the parameters do not fit (another model).
     """
     state = dict(src.state_dict())
@@ -305,6 +316,11 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         # in the source's distance form, like kappa: convert_nl_distance maps both
         info["self_dist_start"] = self_dist_start(game, sigma, getattr(src, "nl_distance", None))
         params["self_dist"].fill_(info["self_dist_start"])
+    bb_to, bb_from = getattr(game, "bb_step", False), getattr(src, "bb_step", False)
+    if bb_to != bb_from and "log_step" in params:       # sc <-> sc-bb: the learned step factor
+        f = BB_STEP_FROM_PLAIN if bb_to else 1.0 / BB_STEP_FROM_PLAIN
+        params["log_step"].add_(math.log(f))
+        info["bb_step_scale"] = f
     if "blend" in added:
         info["blend_start"] = BLEND_START
         params["blend"].fill_(BLEND_START)

@@ -1,5 +1,6 @@
 """Code priors: weighted l1 prox, non-local group, variance reduction."""
 
+import pytest
 import torch
 
 from stereo_tv.core.code_priors import (
@@ -95,17 +96,21 @@ def test_group_own_partial_is_the_derivative_of_the_own_objective():
     torch.testing.assert_close(g[0, :, j[0], j[1]], gj)
 
 
-def test_variance_gradient_is_the_own_partial_derivative():
+@pytest.mark.parametrize("with_offset", [False, True])
+def test_variance_gradient_is_the_own_partial_derivative(with_offset):
+    """``||W z_j + o_j - P_j avg(W Z + O)||^2`` differentiated in ``z_j`` alone (``O = 0``, or
+    the patch means of a centred game)."""
     s, size = 3, (8, 7)
     W = torch.randn(9, 4, dtype=D64)
     Z = torch.randn(1, 4, 6, 5, dtype=D64)
-    g = variance_grad(Z, W, s, size)
+    O = torch.randn(1, 9, 6, 5, dtype=D64) if with_offset else torch.zeros(1, 9, 6, 5, dtype=D64)
+    g = variance_grad(Z, W, s, size, offset=O if with_offset else None)
     j = (1, 4)                                                # near the right border
     zj = Z[0, :, j[0], j[1]].clone().requires_grad_()
     mask = torch.zeros_like(Z)
     mask[0, :, j[0], j[1]] = 1
     Zj = Z * (1 - mask) + mask * zj.view(1, 4, 1, 1)
-    R = apply_dictionary(W, Zj)
+    R = apply_dictionary(W, Zj) + O
     yhat = patch_average(R, s, size)
     psi_j = (R - extract_patches(yhat, s))[0, :, j[0], j[1]].square().sum()
     (gj,) = torch.autograd.grad(psi_j, zj)

@@ -171,6 +171,8 @@ CONFIGS = [
     dict(priors=("group", "tv", "variance"), method="extragrad", checkpoint=True),
     dict(priors=("l1",), untied=False),
     dict(priors=("group", "tv"), group_prox=True, nl_self=True, init_self_dist=-1.0),
+    dict(priors=("l1",), method="extragrad", bb_step=True, center=True),
+    dict(priors=("group", "variance"), group_prox=True, nl_self=True, center=True),
 ]
 
 
@@ -204,7 +206,7 @@ def test_inference_path_equals_the_autograd_path(kwargs):
     for a, b in zip(fast_all, game(x, return_all=True)):
         torch.testing.assert_close(a, b.detach())
     assert torch.equal(x, x0)
-    if channels == 1:
+    if channels == 1 and not game.center:
         class Blur:                       # a real linear operator and its adjoint
             forward = adjoint = staticmethod(lambda z: 0.5 * z + 0.25 * z.roll(1, -1)
                                              + 0.25 * z.roll(-1, -1))
@@ -225,7 +227,8 @@ def test_batch_equals_stack_of_singles(priors):
 @pytest.mark.parametrize("kwargs", [dict(priors=("l1", "tv", "variance"), method="extragrad"),
                                     dict(priors=("group",), nl_update_every=1),
                                     dict(priors=("group",), nl_update_every=1, group_prox=True,
-                                         nl_self=True, init_self_dist=-0.5)])
+                                         nl_self=True, init_self_dist=-0.5),
+                                    dict(priors=("l1", "variance"), center=True)])
 def test_gradcheck_two_unrolled_iterations(kwargs):
     game = PatchGame(num_atoms=4, patch_size=3, iters=2, nl_k=2, nl_window=3, init_l1=0.02,
                      init_group=0.2, init_alpha=3.0, **kwargs).double()
@@ -288,3 +291,48 @@ def test_operator_path_accepts_images_smaller_than_a_patch():
     x = torch.rand(2, 1, 4, 3)
     out = game(FFT().forward(x), operator=FFT())
     assert out.shape == x.shape and out.dtype == x.dtype and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("kwargs", [dict(priors=("l1", "variance"), channels=2),
+                                    dict(priors=("l1", "tv"), method="extragrad", bb_step=True),
+                                    dict(priors=("group",), group_prox=True, nl_self=True,
+                                         nl_update_every=1)])
+def test_centred_game_is_shift_equivariant(kwargs):
+    """``center=True`` codes mean-free patches and adds the means back: adding a constant to
+    the image adds it to the output (the group distances ignore it too); without centring the
+    constant goes through the thresholds and the output moves by something else."""
+    channels = kwargs.pop("channels", 1)
+    outs = {}
+    for center in (True, False):
+        torch.manual_seed(0)
+        game = PatchGame(num_atoms=12, patch_size=3, channels=channels, iters=4, nl_k=3,
+                         nl_window=5, init_l1=0.05, center=center, **kwargs).double()
+        x = torch.rand(2, channels, 9, 8, dtype=D64)
+        with torch.no_grad():
+            outs[center] = game(x + 0.3) - game(x)
+    torch.testing.assert_close(outs[True], torch.full_like(outs[True], 0.3))
+    assert (outs[False] - 0.3).abs().max() > 1e-3
+
+
+def test_centred_game_passes_a_constant_image_and_matches_direct_ista():
+    game = PatchGame(num_atoms=12, patch_size=3, iters=5, init_l1=0.03, center=True).double()
+    flat = torch.full((1, 1, 7, 6), 0.4, dtype=D64)
+    with torch.no_grad():
+        torch.testing.assert_close(game(flat), flat)
+        # the codes of mean-free patches by plain ISTA, decoded with the means added back
+        x = torch.rand(1, 1, 7, 6, dtype=D64)
+        X = torch.nn.functional.unfold(x, 3).view(1, 9, 5, 4)
+        M = X.mean(1, keepdim=True)
+        Z = torch.zeros(1, 12, 5, 4, dtype=D64)
+        for t in range(5):
+            eta, lam = game.step(t), game.l1_weight[t].view(1, -1, 1, 1)
+            V = Z - eta * apply_dictionary_adjoint(game.C, apply_dictionary(game.D, Z) - (X - M))
+            Z = V.sign() * (V.abs() - eta * lam).clamp_min(0)
+        ref = patch_average(apply_dictionary(game.W, Z) + M, 3, (7, 6))
+        torch.testing.assert_close(game(x), ref)
+
+
+def test_centred_game_refuses_an_operator():
+    game = PatchGame(num_atoms=12, patch_size=3, iters=2, center=True)
+    with pytest.raises(ValueError, match="center=True .* no operator"):
+        game(torch.rand(1, 1, 6, 6), operator=EveryOtherColumn())

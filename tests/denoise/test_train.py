@@ -386,3 +386,30 @@ def test_coverage_loss_weight_is_refused_for_a_pixel_model(tmp_path):
                "--val", str(val), "--run-dir", str(tmp_path / "run"), "--loss-weight", "coverage")
     assert_user_error(res, "--loss-weight coverage is for the patch models, not 'tv-asym-eg'")
     assert not (tmp_path / "run").exists()
+
+
+def test_centred_patches_are_recorded_and_inherited_by_sc_bb(tmp_path):
+    """``--center-patches`` is a build override of the patch models: recorded in the weight
+    file and inherited by ``--init-from``; ``sc`` -> ``sc-bb`` scales the learned steps."""
+    train, val = _fake_data(tmp_path)
+    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
+             "--val", str(val), "--epochs", "1", "--dict-patches", "500", "--dict-iters", "5",
+             "--dict-cache", str(tmp_path / "dicts"))
+    sc = tmp_path / "sc.pt"
+    res = _cli("train", "--model", "sc", "--sigma", "25", *smoke, "--run-dir",
+               str(tmp_path / "sc"), "--center-patches", "--export", str(sc))
+    assert res.returncode == 0, res.stderr
+    model, meta = load_weights(sc)
+    assert meta["config"]["center"] is True and model.center
+    bb = tmp_path / "bb.pt"
+    res = _cli("train", "--model", "sc-bb", "--sigma", "25", *smoke, "--run-dir",
+               str(tmp_path / "bb"), "--init-from", str(sc), "--export", str(bb))
+    assert res.returncode == 0, res.stderr
+    assert "'bb_step_scale': 0.4" in res.stdout
+    model, meta = load_weights(bb)
+    assert model.center and model.bb_step and meta["config"]["center"] is True
+    res = _cli("train", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(train),
+               "--val", str(val), "--run-dir", str(tmp_path / "tv"), "--center-patches")
+    assert_user_error(res, "--center-patches is for the patch models (sc*, nlgroup*), not "
+                           "'tv-asym-eg'")
+    assert not (tmp_path / "tv").exists()

@@ -11,6 +11,7 @@ import torch
 from stereo_tv.core.nonlocal_graph import nonlocal_graph
 from stereo_tv.denoising import MODEL_NAMES, build_model, model_family, psnr, synthetic_image
 from stereo_tv.denoising._init import (
+    BB_STEP_FROM_PLAIN,
     GROUP_FROM_L1,
     GROUP_SELF_START,
     default_init,
@@ -166,6 +167,23 @@ def test_sc_weights_start_a_group_prox_game_at_sparse_coding(name, source):
         assert (dst(x) - src(x)).abs().max() > 1e-6          # the groups pool their codes
         dst.self_dist.fill_(-80.0)
         torch.testing.assert_close(dst(x), src(x))
+
+
+def test_sc_starts_sc_bb_with_its_steps_scaled_and_back():
+    """sc -> sc-bb multiplies the learned steps by BB_STEP_FROM_PLAIN (the per-patch BB step is
+    larger than the ISTA step the source learned); sc-bb -> sc divides them back."""
+    kw = dict(iters=3, patch_size=3, num_atoms=12, center=True)
+    src = build_model("sc", 25.0, **kw)
+    with torch.no_grad():
+        src.log_step.uniform_(-0.2, 0.1)
+    bb = build_model("sc-bb", 25.0, **kw)
+    info = rescale_to_sigma(bb, src, 25.0, 25.0)
+    assert info["bb_step_scale"] == BB_STEP_FROM_PLAIN < 1
+    torch.testing.assert_close(bb.log_step, src.log_step + math.log(BB_STEP_FROM_PLAIN))
+    torch.testing.assert_close(bb.l1_weight, src.l1_weight)
+    back = build_model("sc", 25.0, **kw)
+    rescale_to_sigma(back, bb, 25.0, 25.0)
+    torch.testing.assert_close(back.log_step, src.log_step)
 
 
 def test_a_source_without_the_games_terms_is_refused():
