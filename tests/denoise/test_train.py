@@ -28,6 +28,13 @@ def _fake_data(root):
     return train, val
 
 
+def _patch_smoke(tmp_path, train, val):
+    """One smoke epoch of a patch model, its dictionary learned on a few patches (cached)."""
+    return ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
+            "--val", str(val), "--epochs", "1", "--dict-patches", "500", "--dict-iters", "5",
+            "--dict-cache", str(tmp_path / "dicts"))
+
+
 def test_smoke_training_lowers_the_loss_and_exports(tmp_path):
     train, val = _fake_data(tmp_path)
     run_dir = tmp_path / "run"
@@ -269,9 +276,7 @@ def test_group_prox_game_from_an_sc_file_records_its_flags(tmp_path):
     """``--nl-self --group-prox`` on a non-local group game are build overrides: recorded in the
     weight file (which rebuilds the game), and inherited by ``--init-from`` that file."""
     train, val = _fake_data(tmp_path)
-    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
-             "--val", str(val), "--epochs", "1", "--dict-patches", "500", "--dict-iters", "5",
-             "--dict-cache", str(tmp_path / "dicts"))
+    smoke = _patch_smoke(tmp_path, train, val)
     sc = tmp_path / "sc.pt"
     res = _cli("train", "--model", "sc", "--sigma", "25", *smoke, "--run-dir",
                str(tmp_path / "sc"), "--export", str(sc))
@@ -392,9 +397,7 @@ def test_centred_patches_are_recorded_and_inherited_by_sc_bb(tmp_path):
     """``--center-patches`` is a build override of the patch models: recorded in the weight
     file and inherited by ``--init-from``; ``sc`` -> ``sc-bb`` scales the learned steps."""
     train, val = _fake_data(tmp_path)
-    smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
-             "--val", str(val), "--epochs", "1", "--dict-patches", "500", "--dict-iters", "5",
-             "--dict-cache", str(tmp_path / "dicts"))
+    smoke = _patch_smoke(tmp_path, train, val)
     sc = tmp_path / "sc.pt"
     res = _cli("train", "--model", "sc", "--sigma", "25", *smoke, "--run-dir",
                str(tmp_path / "sc"), "--center-patches", "--export", str(sc))
