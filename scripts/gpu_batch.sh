@@ -72,6 +72,11 @@
 #               scmore  sc-var, sc-tv, sc-tv-var at sigma 25 continued from their shipped files
 #                       (scplus's runs), lr 1e-4 halved every 20 epochs (session 17: +0.06-0.07
 #                       dB on Set12 in 16-40 epochs; shipped, as is sclow: +0.07-0.28 dB)
+#               scbb    sc-bb (the Barzilai-Borwein step) at sigma 5/15/25/50 from the shipped
+#                       sc files with --center-patches (the conversion is exact for sc; the BB
+#                       game's steps start at 0.4 x the file's), lr 1e-4 halved every 20
+#                       epochs, --val-start. Session 19 (CPU): the start scored 29.45 dB on 4
+#                       Train400 images where the sc file scored 29.47
 #               nlema   nltv-eg at sigma 15/25/50 and nltv-eg-kappas at 25 from the shipped
 #                       files: one stage of S1 + S2 seconds at constant relative lr 3e-3 with
 #                       --ema 0.998, validated on 100 Train400 images every 2 epochs (the recipe
@@ -199,6 +204,10 @@ for m in sc-var sc-tv sc-tv-var; do
   g=${m/sc/nlgroup}; g=${g/nlgroup-tv-var/nlgroup-var-tv}
   want ngprox && patch_job "ngprox_${g}_25" "$g" 25 --lr 1e-4 --lr-gamma 0.5 --nl-self \
     --group-prox --init-from "$W/${m}_sigma25.pt" --grad-checkpoint --val-start &
+done
+for s in 5 15 25 50; do
+  want scbb && patch_job "scbb_$s" sc-bb "$s" --lr 1e-4 --lr-gamma 0.5 --center-patches \
+    --init-from "$W/sc_sigma$s.pt" --val-start &
 done
 for m in sc-var sc-tv sc-tv-var; do
   want scmore && patch_job "${m}_more_25" "$m" 25 --lr 1e-4 --lr-gamma 0.5 \
