@@ -159,6 +159,11 @@ _PATCH_OVERRIDES = ("center",)
 _MODEL_OVERRIDES = (*_NL_OVERRIDES, "group_prox", *_PATCH_OVERRIDES)
 #: build overrides taken from the command line (and recorded in runs and weight files)
 _OVERRIDES = ("iters", *_MODEL_OVERRIDES)
+#: which models a model-specific override is for (named in the refusal of another model)
+_OVERRIDE_SCOPE = {**{k: "the non-local pixel models (nltv*, nllap*)" for k in _NL_OVERRIDES},
+                   "nl_self": "the non-local models (nltv*, nllap*, nlgroup*)",
+                   "group_prox": "the non-local group models (nlgroup*)",
+                   "center": "the patch models (sc*, nlgroup*)"}
 
 
 def _is_nonlocal(model: str | None) -> bool:
@@ -171,6 +176,15 @@ def _is_group(model: str | None) -> bool:
     return "group" in PATCH_MODELS.get(model, {}).get("priors", ())
 
 
+def _model_overrides(model: str | None) -> tuple[str, ...]:
+    """The model-specific overrides that ``model`` takes (and inherits by ``--init-from``)."""
+    if _is_nonlocal(model):
+        return _NL_OVERRIDES
+    if _is_group(model):
+        return (*_GROUP_OVERRIDES, *_PATCH_OVERRIDES)
+    return _PATCH_OVERRIDES if model in PATCH_MODELS else ()
+
+
 def _overrides(args) -> dict:
     """Build overrides set in ``args`` (a namespace or a run's recorded config dict)."""
     get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
@@ -178,18 +192,11 @@ def _overrides(args) -> dict:
     if "iters" in over and over["iters"] < 1:
         raise UserError(f"--iters must be >= 1, got {over['iters']}")
     model = get("model")
-    allowed = (_NL_OVERRIDES if _is_nonlocal(model) else
-               (*_GROUP_OVERRIDES, *_PATCH_OVERRIDES) if _is_group(model) else
-               _PATCH_OVERRIDES if model in PATCH_MODELS else ())
+    allowed = _model_overrides(model)
     for key in _MODEL_OVERRIDES:
         if key in over and key not in allowed:
             flag = "--center-patches" if key == "center" else "--" + key.replace("_", "-")
-            which = ("the patch models (sc*, nlgroup*)" if key in _PATCH_OVERRIDES
-                     else "the non-local group models (nlgroup*)" if key == "group_prox"
-                     else "the non-local models (nltv*, nllap*, nlgroup*)"
-                     if key in _GROUP_OVERRIDES
-                     else "the non-local pixel models (nltv*, nllap*)")
-            raise UserError(f"{flag} is for {which}, not '{model}'")
+            raise UserError(f"{flag} is for {_OVERRIDE_SCOPE[key]}, not '{model}'")
     window = over.get("nl_window", PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0))
     if "nl_window" in over and (window < 3 or window % 2 != 1):
         raise UserError(f"--nl-window must be odd and >= 3, got {window}")
@@ -199,27 +206,16 @@ def _overrides(args) -> dict:
     return over
 
 
-#: graph settings a non-local pixel model started by --init-from takes from the file unless
-#: given (an explicit --nl-distance other than the file's converts its kappa and self distance,
-#: see ``convert_nl_distance``; before session 13 a file's distance was not inherited: a norm file
-#: without the flag was converted to the squared distance): every non-local override
-_GRAPH_KEYS = _NL_OVERRIDES
-
-
 def _inherit_graph(args: argparse.Namespace, blob: dict) -> None:
-    """``--init-from`` a non-local pixel game: the flags of ``_GRAPH_KEYS`` not given take the
-    file's values, so training continues on the graph the weights were trained on (and the run
-    records them for export and resume); a patch game: those of ``_PATCH_OVERRIDES``, and a
-    non-local group game those of ``_GROUP_OVERRIDES`` too."""
-    if _is_nonlocal(args.model):
-        keys = _GRAPH_KEYS
-    elif _is_group(args.model):
-        keys = (*_GROUP_OVERRIDES, *_PATCH_OVERRIDES)
-    elif args.model in PATCH_MODELS:
-        keys = _PATCH_OVERRIDES
-    else:
-        return
-    for key in keys:
+    """``--init-from``: the model-specific overrides (:func:`_model_overrides`) not given take
+    the file's values, so training continues on the graph and patches the weights were trained
+    on (and the run records them for export and resume). For a non-local pixel game these are
+    every ``_NL_OVERRIDES`` graph setting (an explicit ``--nl-distance`` other than the file's
+    converts its kappa and self distance, see ``convert_nl_distance``; before session 13 a
+    file's distance was not inherited: a norm file without the flag was converted to the squared
+    distance); for a patch game ``_PATCH_OVERRIDES``, and for a non-local group game
+    ``_GROUP_OVERRIDES`` too."""
+    for key in _model_overrides(args.model):
         if getattr(args, key) is None and key in blob.get("config", {}):
             setattr(args, key, blob["config"][key])
 
