@@ -298,12 +298,14 @@ class PatchGame(nn.Module):
         return max(h, self.patch_size), max(w, self.patch_size)
 
     def decode(self, Z: torch.Tensor, size: tuple[int, int],
-               means: torch.Tensor | None = None) -> torch.Tensor:
+               means: torch.Tensor | None = None,
+               coverage: torch.Tensor | None = None) -> torch.Tensor:
         """``yhat = avg(W Z)`` (``avg(W Z + M)`` with the patch ``means`` of :meth:`patch_means`)
-        cropped to ``size`` ``(H, W)``: ``(B, C, H, W)``."""
+        cropped to ``size`` ``(H, W)``: ``(B, C, H, W)``. ``coverage``: the padded canvas's
+        precomputed :func:`.patches.patch_coverage`."""
         hp, wp = self._padded_size(*size)
         P = apply_dictionary(self.decoder, Z)
-        y = patch_average(P if means is None else P + means, self.patch_size, (hp, wp))
+        y = patch_average(P if means is None else P + means, self.patch_size, (hp, wp), coverage)
         return y[..., :size[0], :size[1]]
 
     def patch_means(self, X: torch.Tensor) -> torch.Tensor:
@@ -436,7 +438,7 @@ class PatchGame(nn.Module):
         codes = [Z]                      # every iterate only for return_all (else the last)
         for t in range(self.iters):
             if self.group_weight is not None and t % self.nl_update_every == 0:
-                yhat = y0p if t == 0 else self.decode(Z, (hp, wp), M)
+                yhat = y0p if t == 0 else self.decode(Z, (hp, wp), M, cov)
                 graph = self.build_graph(yhat, t)
             bb = 1.0
             if self.bb_step and Z_prev is not None:
@@ -445,8 +447,8 @@ class PatchGame(nn.Module):
             Z = maybe_checkpoint(iteration, Z, t, graph, bb, enabled=self.checkpoint)
             if return_all:
                 codes.append(Z)
-        out = ([self.decode(z, (h, w), M) for z in codes] if return_all
-               else self.decode(Z, (h, w), M))
+        out = ([self.decode(z, (h, w), M, cov) for z in codes] if return_all
+               else self.decode(Z, (h, w), M, cov))
         return (out, Z) if return_codes else out
 
     def extra_repr(self) -> str:
