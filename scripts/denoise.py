@@ -127,6 +127,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--nl-blend", action=argparse.BooleanOptionalAction, default=None,
                    help="non-local pixel models: blend each rebuilt graph with the previous one "
                         "at a learned weight (default off; --init-from keeps the file's choice)")
+    p.add_argument("--nl-filter", type=int, default=None,
+                   help="non-local pixel models: odd side of a learned linear filter applied to "
+                        "the estimate before each graph build's patch distances, starting at "
+                        "the identity (an extension, not in the paper; default 0, off; "
+                        "--init-from keeps the file's choice)")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
@@ -150,7 +155,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 #: the overrides that only the non-local pixel models take
-_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend")
+_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend", "nl_filter")
 #: the overrides that the non-local group (patch) models take
 _GROUP_OVERRIDES = ("nl_self", "group_prox")
 #: the overrides that every patch model takes
@@ -200,6 +205,9 @@ def _overrides(args) -> dict:
     window = over.get("nl_window", PIXEL_MODELS.get(get("model"), {}).get("nl_window", 0))
     if "nl_window" in over and (window < 3 or window % 2 != 1):
         raise UserError(f"--nl-window must be odd and >= 3, got {window}")
+    side = over.get("nl_filter", 0)
+    if side < 0 or (side and side % 2 == 0):
+        raise UserError(f"--nl-filter must be 0 (off) or odd, got {side}")
     if "nl_k" in over and not 1 <= over["nl_k"] <= window * window - 1:
         raise UserError(f"--nl-k must be in 1..{window * window - 1} (the other pixels of the "
                         f"{window}x{window} window), got {over['nl_k']}")

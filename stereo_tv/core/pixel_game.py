@@ -16,6 +16,8 @@ quantities:
   prior strength ``lambda`` (the ``a_jk`` are softmax weights of the graph);
 * ``kappa[g]``: non-local patch-distance weights (one row per graph update with
   ``several_kappa``);
+* ``graph_filter[g]``: with ``nl_filter``, a learned linear filter applied to the estimate before
+  the patch distances of graph rebuild ``g`` (one per ``kappa`` row);
 * ``guide_kappa``: edge-aware weights ``a_o * exp(-||kappa * (I_j - I_{j+o})||)`` (``guided``).
 
 Parameter counts (8-connectivity, K = 24; ``iters * halves * (weights + step [+ alpha])``):
@@ -27,6 +29,7 @@ Parameter counts (8-connectivity, K = 24; ``iters * halves * (weights + step [+ 
     NLTV EG, default patch 5: 144 + 25 = 169
     nl_self: one more, the self distance: 226 / 307, GD 154, the paper's counts
     nl_blend: one more, the graph blend: 226 / 307 alone, 227 / 308 with nl_self
+    nl_filter=3: 9 more per kappa row (an extension, not in the paper)
 
 Step-size condition: ``h`` is ``max_j w_j``-smooth (1 for an operator with ``||A^T A|| <= 1``)
 and the smoothed prior ``2 alpha sum_o |a_o|``-smooth (``4 sum_o |a_o|`` for the Laplacian), so
@@ -45,6 +48,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .data_terms import operator_data_grad, pixel_data_grad
@@ -114,6 +118,12 @@ class PixelGame(nn.Module):
             counts: 81 + 144 + 1 = 226). Default False (a rebuild replaces the graph).
         init_blend: initial ``blend`` logit (``nl_blend``; 1, GroupSC's start, gives the new
             graph 73%).
+        nl_filter: odd side of a learned linear filter applied to the estimate before the
+            patch distances of each graph build (one filter per ``kappa`` row), starting at the
+            identity; 0 (the default) computes the distances on the estimate itself, as the
+            paper does. Not in the paper: a classical non-local TV measures its similarities
+            on a pre-smoothed image, and a filter learned with ``kappa`` is a non-diagonal
+            patch metric.
         init_step: initial ``eta`` (> 0); default ``1 / L`` for the initial weights, with
             ``L = 1 + c * sum_o |a_o|`` (grid) or ``1 + c * lambda`` (non-local) and
             ``c = 2 alpha`` (TV) or ``4`` (Laplacian), the paper's ``eta_0 <= 1 / L`` (Sec. 3.3).
@@ -147,6 +157,7 @@ class PixelGame(nn.Module):
         init_self_dist: float = 0.0,
         nl_blend: bool = False,
         init_blend: float = 1.0,
+        nl_filter: int = 0,
         init_step: float | None = None,
         init_alpha: float = 10.0,
         init_weight: float | None = None,
@@ -165,8 +176,11 @@ class PixelGame(nn.Module):
             raise ValueError(f"init_step and init_alpha must be > 0, got {init_step}, {init_alpha}")
         self.prior, self.method, self.iters = prior, method, iters
         self.graph, self.penalty = PIXEL_PRIORS[prior]
-        if (nl_self or nl_blend) and self.graph != "nonlocal":
-            raise ValueError(f"nl_self / nl_blend need a non-local prior, got {prior!r}")
+        if (nl_self or nl_blend or nl_filter) and self.graph != "nonlocal":
+            raise ValueError(f"nl_self / nl_blend / nl_filter need a non-local prior, got "
+                             f"{prior!r}")
+        if nl_filter < 0 or (nl_filter and nl_filter % 2 != 1):
+            raise ValueError(f"nl_filter must be 0 or an odd side, got {nl_filter}")
         if guided and self.graph != "grid":
             raise ValueError(f"guided=True needs a grid prior ('tv' or 'laplacian'), got {prior!r}")
         self.symmetric, self.connectivity, self.channels = symmetric, connectivity, channels
@@ -175,6 +189,7 @@ class PixelGame(nn.Module):
         self.nl_update_every, self.several_kappa = nl_update_every, several_kappa
         _check_choice("nl_distance", nl_distance, DISTANCES)
         self.nl_distance, self.nl_self, self.nl_blend = nl_distance, bool(nl_self), bool(nl_blend)
+        self.nl_filter = int(nl_filter)
         self.checkpoint = checkpoint
         self.offsets = grid_offsets(connectivity)
         halves = SOLVERS[method]
@@ -212,6 +227,12 @@ class PixelGame(nn.Module):
             self.blend = nn.Parameter(torch.full((1,), float(init_blend)))
         else:
             self.register_parameter("blend", None)
+        if self.graph == "nonlocal" and self.nl_filter:
+            identity = torch.zeros(self.kappa.shape[0], nl_filter * nl_filter)
+            identity[:, nl_filter * nl_filter // 2] = 1.0
+            self.graph_filter = nn.Parameter(identity)
+        else:
+            self.register_parameter("graph_filter", None)
         if guided:
             self.guide_channels = guide_channels
             self.guide_kappa = nn.Parameter(torch.full((guide_channels,), float(init_guide_kappa)))
@@ -241,9 +262,23 @@ class PixelGame(nn.Module):
         """Non-local graph ``(nbr, a)`` on the current estimate ``z`` (rebuild number
         ``t // nl_update_every``)."""
         g = t // self.nl_update_every if self.several_kappa else 0
+        if self.graph_filter is not None:
+            z = self.filtered(z, g)
         return nonlocal_graph(z, self.kappa[g], self.nl_k, self.nl_window, self.nl_patch, "same",
                               distance=self.nl_distance,
                               self_distance=None if self.self_dist is None else self.self_dist[0])
+
+    def filtered(self, z: torch.Tensor, g: int = 0) -> torch.Tensor:
+        """The estimate ``z`` ``(B, C, H, W)`` seen by graph build ``g``: each channel filtered
+        by ``graph_filter[g]`` (replicate padding, same size); ``z`` itself without
+        ``nl_filter``."""
+        if self.graph_filter is None:
+            return z
+        f, r = self.nl_filter, self.nl_filter // 2
+        b, c, h, w = z.shape
+        zp = F.pad(z.reshape(b * c, 1, h, w), (r, r, r, r), mode="replicate")
+        out = F.conv2d(zp, self.graph_filter[g].view(1, 1, f, f).to(z.dtype))
+        return out.view(b, c, h, w)
 
     def edge_factors(self, guide: torch.Tensor | None) -> tuple[torch.Tensor, ...] | None:
         """Edge-aware factors of the guide (None when not ``guided``)."""
@@ -391,5 +426,5 @@ class PixelGame(nn.Module):
             s += (f", nl_k={self.nl_k}, nl_window={self.nl_window}, nl_patch={self.nl_patch}, "
                   f"nl_update_every={self.nl_update_every}, several_kappa={self.several_kappa}, "
                   f"nl_distance={self.nl_distance!r}, nl_self={self.nl_self}, "
-                  f"nl_blend={self.nl_blend}")
+                  f"nl_blend={self.nl_blend}, nl_filter={self.nl_filter}")
         return s + f", params={n}"

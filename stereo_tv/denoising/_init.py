@@ -175,9 +175,10 @@ def tune_init(game: torch.nn.Module, images: Sequence[np.ndarray], sigma: float,
 # Moreau alphas and the patch-distance kappa inversely.
 _STRENGTHS = ("weight", "l1_weight", "group_weight", "tv_weight")
 _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
-# the pixel games' optional graph scalars: self distance (nl_self, see self_dist_start) and
-# graph blend (nl_blend); rescale_to_sigma adds them at their starts or drops them
-_GRAPH_SCALARS = ("self_dist", "blend")
+# the pixel games' optional graph parameters: self distance (nl_self, see self_dist_start),
+# graph blend (nl_blend) and the filter before the distances (nl_filter, added at the identity);
+# rescale_to_sigma adds them at their starts or drops them
+_GRAPH_SCALARS = ("self_dist", "blend", "graph_filter")
 # patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
 # the graph scalars
 _ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", *_GRAPH_SCALARS)
@@ -258,7 +259,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     its softmax at :func:`self_dist_start`, close to the source's function;
     the other way the self distance is dropped (the pixel leaves its softmax). One without
     ``nl_blend`` starts one with it at :data:`BLEND_START` (the rebuilt graph weighs 95%);
-    the other way the blend is dropped (a rebuild replaces the graph). A game with the
+    the other way the blend is dropped (a rebuild replaces the graph). One without
+    ``nl_filter`` starts one with it at the identity filter (the same function); the other way
+    the filter is dropped. A game with the
     Barzilai-Borwein step started from one without it has its learned steps multiplied by
     :data:`BB_STEP_FROM_PLAIN` (divided the other way).
     Raises ``RuntimeError`` when the parameters do not fit (another model).
@@ -268,6 +271,9 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
     if (kappa is not None and target is not None and kappa.shape[0] == 1 < target.shape[0]
             and kappa.shape[1:] == target.shape[1:]):
         state["kappa"] = kappa.expand_as(target).clone()
+        filt = state.get("graph_filter")
+        if filt is not None and getattr(game, "graph_filter", None) is not None:
+            state["graph_filter"] = filt.expand_as(game.graph_filter).clone()
     dropped, renamed = [], {}
     if ("l1_weight" in state and getattr(game, "group_weight", None) is not None
             and getattr(game, "l1_weight", None) is None):     # sc -> nlgroup
@@ -321,6 +327,8 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         f = BB_STEP_FROM_PLAIN if bb_to else 1.0 / BB_STEP_FROM_PLAIN
         params["log_step"].add_(math.log(f))
         info["bb_step_scale"] = f
+    if "graph_filter" in added:          # the constructor's identity: the source's distances
+        info["graph_filter_start"] = "identity"
     if "blend" in added:
         info["blend_start"] = BLEND_START
         params["blend"].fill_(BLEND_START)

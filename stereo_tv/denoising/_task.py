@@ -41,7 +41,9 @@ def relative_lr_groups(model: nn.Module, lr: float, log_factor: float = 2.0,
     convolutions) get ``lr`` times their initial RMS value (at least ``floor``), so a weight of
     0.05 and a kappa of 1 both move by about the same fraction per step. With one global
     learning rate, the small TV weights of an unrolled solver jitter by several percent per
-    step while its step sizes and smoothing barely move.
+    step while its step sizes and smoothing barely move. A non-local game's graph filter
+    (``graph_filter``, which starts at the identity, RMS ``1 / side``) is scaled by its largest
+    entry instead, so its off-centre taps move as fast as a kappa of 1.
     """
     groups = []
     for name, p in model.named_parameters():
@@ -49,6 +51,8 @@ def relative_lr_groups(model: nn.Module, lr: float, log_factor: float = 2.0,
             continue
         if name.split(".")[-1].startswith("log_"):
             scale = log_factor
+        elif name.split(".")[-1] == "graph_filter":
+            scale = max(float(p.detach().float().abs().max()), floor)
         else:
             scale = max(float(p.detach().float().pow(2).mean().sqrt()), floor)
         groups.append({"params": [p], "lr": lr * scale, "name": name})

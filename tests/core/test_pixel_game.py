@@ -31,6 +31,9 @@ def _count(game):
     (dict(prior="nltv", method="extragrad", nl_patch=9, nl_blend=True), 226),
     (dict(prior="nltv", method="extragrad", nl_patch=9, several_kappa=True, nl_blend=True), 307),
     (dict(prior="nltv", method="gd", nl_patch=9, nl_blend=True, nl_self=True), 155),
+    (dict(prior="nltv", method="extragrad", nl_patch=9, nl_filter=3), 225 + 9),
+    (dict(prior="nltv", method="extragrad", nl_patch=9, several_kappa=True, nl_filter=3),
+     306 + 2 * 9),
     (dict(prior="tv", connectivity=4, guided=True), 24 * 2 * 6 + 3),
 ])
 def test_parameter_counts(kwargs, expected):
@@ -203,6 +206,7 @@ CONFIGS = [
     dict(prior="nltv", method="extragrad", checkpoint=True, nl_update_every=2),
     dict(prior="nltv", method="extragrad", nl_self=True, nl_update_every=2),
     dict(prior="nltv", method="extragrad", nl_blend=True, nl_update_every=2),
+    dict(prior="nltv", method="extragrad", several_kappa=True, nl_filter=3, nl_update_every=2),
 ]
 
 
@@ -225,10 +229,10 @@ def test_every_parameter_gets_a_finite_gradient(kwargs):
 
 
 @pytest.mark.parametrize("prior,nl", [("tv", ""), ("nltv", ""), ("nltv", "nl_self"),
-                                      ("nltv", "nl_blend")])
+                                      ("nltv", "nl_blend"), ("nltv", "nl_filter")])
 @pytest.mark.parametrize("method", ["gd", "extragrad"])
 def test_gradcheck_two_unrolled_iterations(prior, nl, method):
-    kw = {nl: True} if nl else {}
+    kw = {nl: 3 if nl == "nl_filter" else True} if nl else {}
     game = PixelGame(prior, iters=2, method=method, nl_update_every=1, nl_k=3, nl_window=3,
                      nl_patch=3, init_weight=0.3, init_alpha=3.0, **kw).double()
     names = [n for n, _ in game.named_parameters()]
@@ -261,6 +265,32 @@ def test_nl_blend_mixes_the_rebuilt_graph_with_the_previous_one():
     assert (blended(0.0) - plain(x)).abs().max() > 1e-4
     with pytest.raises(ValueError, match="need a non-local prior"):
         PixelGame("tv", nl_blend=True)
+
+
+def test_nl_filter_starts_at_the_identity_and_filters_the_graph_guide():
+    """``nl_filter``: at its identity start the game is the plain one; the graph is then built
+    on the estimate convolved with ``graph_filter[g]`` (replicate padding), checked against a
+    direct 3x3 convolution, and a smoothing filter changes the output."""
+    torch.manual_seed(0)
+    kw = dict(iters=4, nl_update_every=2, nl_k=4, nl_window=5, nl_patch=3, init_weight=0.5,
+              several_kappa=True)
+    plain = PixelGame("nltv", **kw).double()
+    game = PixelGame("nltv", nl_filter=3, **kw).double()
+    game.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(2, 1, 9, 8, dtype=D64)
+    torch.testing.assert_close(game(x), plain(x))
+    with torch.no_grad():
+        game.graph_filter[1] = torch.rand(9, dtype=D64)
+    f = game.graph_filter[1].detach().view(3, 3)
+    xp = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    direct = sum(f[i, j] * xp[..., i:i + 9, j:j + 8] for i in range(3) for j in range(3))
+    torch.testing.assert_close(game.filtered(x, 1), direct)
+    torch.testing.assert_close(game.filtered(x, 0), x)
+    assert (game(x) - plain(x)).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="need a non-local prior"):
+        PixelGame("tv", nl_filter=3)
+    with pytest.raises(ValueError, match="nl_filter must be 0 or an odd side"):
+        PixelGame("nltv", nl_filter=2)
 
 
 class _Mask:

@@ -225,12 +225,14 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
     smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
              "--val", str(val), "--epochs", "1")
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
-               "--nl-k", "8", "--nl-window", "3", "--nl-self", "--nl-blend", "--export", str(out))
+               "--nl-k", "8", "--nl-window", "3", "--nl-self", "--nl-blend", "--nl-filter", "3",
+               "--export", str(out))
     assert res.returncode == 0, res.stderr
     model, meta = load_weights(out)
     assert meta["config"] == {"iters": 4, "nl_k": 8, "nl_window": 3, "nl_self": True,
-                              "nl_blend": True}
-    assert (model.nl_k, model.nl_window, model.nl_self, model.nl_blend) == (8, 3, True, True)
+                              "nl_blend": True, "nl_filter": 3}
+    assert (model.nl_k, model.nl_window, model.nl_self, model.nl_blend, model.nl_filter) == (
+        8, 3, True, True, 3)
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--resume", "--nl-k", "8")
     assert_user_error(res, "--resume", "--nl-window 3 (now None)")
@@ -241,18 +243,21 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
                "--export", str(warm))
     assert res.returncode == 0, res.stderr
     assert load_weights(warm)[1]["config"] == {"iters": 4, "nl_k": 5, "nl_window": 3,
-                                               "nl_self": True, "nl_blend": True}
+                                               "nl_self": True, "nl_blend": True, "nl_filter": 3}
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir",
                str(tmp_path / "cold"), "--init-from", str(out), "--no-nl-self", "--no-nl-blend",
-               "--export", str(warm))
+               "--nl-filter", "0", "--export", str(warm))
     assert res.returncode == 0, res.stderr
-    assert load_weights(warm)[0].nl_self is False and load_weights(warm)[0].blend is None
+    cold = load_weights(warm)[0]
+    assert cold.nl_self is False and cold.blend is None and cold.graph_filter is None
     for flags, needle in ((("--nl-window", "4"), "--nl-window must be odd"),
                           (("--nl-k", "9", "--nl-window", "3"), "--nl-k must be in 1..8"),
                           (("--nl-k", "200"), "--nl-k must be in 1..120"),
                           (("--nl-k", "0"), "--nl-k must be in 1..120"),
                           (("--nl-window", "0"), "--nl-window must be odd"),
-                          (("--iters", "0"), "--iters must be >= 1")):
+                          (("--iters", "0"), "--iters must be >= 1"),
+                          (("--nl-filter", "2"), "--nl-filter must be 0 (off) or odd"),
+                          (("--nl-filter", "-1"), "--nl-filter must be 0 (off) or odd")):
         bad = tmp_path / "bad"
         res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke,
                    "--run-dir", str(bad), *flags)
@@ -265,10 +270,10 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
                "--run-dir", str(tmp_path / "run2"), "--nl-self")
     assert_user_error(res, "--nl-self", "'tv-asym-eg'")
     for model, flag in (("sc", "--group-prox"), ("nltv-eg", "--group-prox"), ("sc", "--nl-self"),
-                        ("nlgroup", "--nl-blend")):
+                        ("nlgroup", "--nl-blend"), ("tv-asym-eg", "--nl-filter 3")):
         res = _cli("train", "--model", model, "--sigma", "25", *smoke,
-                   "--run-dir", str(tmp_path / "run2"), flag)
-        assert_user_error(res, flag, f"'{model}'")
+                   "--run-dir", str(tmp_path / "run2"), *flag.split())
+        assert_user_error(res, flag.split()[0], f"'{model}'")
     assert not (tmp_path / "run2").exists()
 
 

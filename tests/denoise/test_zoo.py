@@ -239,6 +239,9 @@ def test_relative_lr_groups_cover_every_parameter_once():
     lrs = {g["name"]: g["lr"] for g in groups}
     assert lrs["log_step"] == pytest.approx(2e-3)
     assert lrs["weight"] < 1e-3  # weights of about 0.1 move by a fraction of their size
+    nl = build_model("nltv-eg", 25.0, iters=2, nl_filter=5)
+    lrs = {g["name"]: g["lr"] for g in relative_lr_groups(nl, 1e-3)}
+    assert lrs["graph_filter"] == pytest.approx(1e-3)      # its identity's centre, not RMS 0.2
 
 
 def test_patch_models_build_with_a_learned_dictionary(tmp_path):
@@ -409,6 +412,25 @@ def test_nl_blend_is_added_near_the_source_and_dropped():
         assert near < 0.2 * float((dst(x) - src(x)).abs().mean())
     back = build_model("nltv-eg", 25.0, **kw)
     assert rescale_to_sigma(back, dst, 25.0, 25.0)["dropped"] == ["blend"]
+
+
+def test_nl_filter_is_added_at_the_identity_and_dropped():
+    """A file without ``nl_filter`` starts a game with it at the identity filter, one per
+    kappa row: the same function as the source; the other way the filter is dropped."""
+    kw = dict(iters=4, nl_patch=3, nl_window=5, nl_k=8, nl_update_every=2)
+    src = build_model("nltv-eg", 25.0, **kw)
+    dst = build_model("nltv-eg-kappas", 25.0, nl_filter=3, **kw)
+    info = rescale_to_sigma(dst, src, 25.0, 25.0)
+    assert info["graph_filter_start"] == "identity" and "added_at_zero" not in info
+    x = torch.from_numpy(synthetic_image(24, 23))[None, None] + 0.1 * torch.randn(1, 1, 24, 23)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))
+        dst.graph_filter[0].fill_(1.0 / 9)
+    again = build_model("nltv-eg-kappas", 25.0, nl_filter=3, **kw)
+    rescale_to_sigma(again, dst, 25.0, 25.0)
+    torch.testing.assert_close(again.graph_filter, dst.graph_filter)
+    back = build_model("nltv-eg-kappas", 25.0, **kw)
+    assert rescale_to_sigma(back, dst, 25.0, 25.0)["dropped"] == ["graph_filter"]
 
 
 @pytest.mark.parametrize("distance", ["squared", "norm"])
