@@ -79,6 +79,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "--val-limit 16: 16 images, for the slow non-local games; "
                         "configs/denoise/cpu-nltv.yaml caps validation at 4)")
     p.add_argument("--every", type=int, default=1, help="eval: every N-th image of --data only")
+    p.add_argument("--offset", type=int, default=0,
+                   help="eval: start at this image of --data (with --every: another subset, "
+                        "as in benchmarks/denoise_psnr.py)")
     p.add_argument("--init-from", default=None,
                    help="train: start from this weight file (another sigma: solver weights "
                         "are rescaled by the sigma ratio)")
@@ -458,7 +461,7 @@ def _load(args: argparse.Namespace):
 def eval_(args: argparse.Namespace) -> int:
     _need(args, "sigma", "data")
     model = _load(args)
-    dataset = NoisyImages(args.data, args.sigma, every=args.every)
+    dataset = NoisyImages(args.data, args.sigma, every=args.every, offset=args.offset)
     res = evaluate(model, dataset, pick_device(args.device), verbose=True)
     m = res["mean"]
     print(f"{'mean':>16s}  psnr {m['psnr']:7.3f}  ssim {m['ssim']:.4f}  {m['seconds']:7.3f} s")

@@ -132,7 +132,15 @@ def test_psnr_benchmark_prints_table_and_json(tmp_path):
     res = _cli("eval", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(folder),
                "--every", "0", "--json", str(out))
     assert_user_error(res, "every must be >= 1")
+    res = _cli("eval", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(folder),
+               "--offset", "-2", "--json", str(out))
+    assert_user_error(res, "offset >= 0", "-2")
     assert not out.exists()
+    # --every 2 --offset 1 is the second image alone, as the benchmark's subset
+    res = _cli("eval", "--model", "tv-asym-eg", "--sigma", "25", "--data", str(folder),
+               "--every", "2", "--offset", "1", "--json", str(out))
+    assert res.returncode == 0, res.stderr
+    assert [r["name"] for r in json.loads(out.read_text())["images"]] == ["1.png"]
 
 
 def test_psnr_benchmark_estimates_bsd68_by_bm3d_offset(tmp_path):
