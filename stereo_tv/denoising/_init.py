@@ -178,10 +178,10 @@ _LOG_ALPHAS = ("log_alpha", "log_group_alpha", "log_tv_alpha")
 # the pixel games' optional graph parameters: self distance (nl_self, see self_dist_start),
 # graph blend (nl_blend) and the filter before the distances (nl_filter, added at the identity);
 # rescale_to_sigma adds them at their starts or drops them
-_GRAPH_SCALARS = ("self_dist", "blend", "graph_filter")
+_GRAPH_EXTRAS = ("self_dist", "blend", "graph_filter")
 # patch-game priors that a source without them can start at strength 0 (rescale_to_sigma), and
-# the graph scalars
-_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", *_GRAPH_SCALARS)
+# the optional graph parameters
+_ADDABLE = ("tv_weight", "log_tv_alpha", "variance_weight", *_GRAPH_EXTRAS)
 # a group game started from a weighted-l1 one (sc -> nlgroup): the l1 strengths, times
 # GROUP_FROM_L1[0], become the group strengths; these start at the group game's defaults
 # (kappa) or at GROUP_FROM_L1[1] (the Moreau alpha)
@@ -281,7 +281,7 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
         factor = 1.0 if getattr(game, "self_dist", None) is not None else GROUP_FROM_L1[0]
         state["group_weight"] = state.pop("l1_weight") * factor
         renamed["l1_weight"] = "group_weight"
-    for name in _GRAPH_SCALARS:                      # nl_self / nl_blend turned off
+    for name in _GRAPH_EXTRAS:              # nl_self / nl_blend / nl_filter turned off
         if name in state and getattr(game, name, None) is None:
             del state[name]
             dropped.append(name)
@@ -296,7 +296,7 @@ def rescale_to_sigma(game: torch.nn.Module, src: torch.nn.Module, sigma_src: flo
 
     params = dict(game.named_parameters())
     at_zero = [n for n in added                                 # terms added at strength 0
-               if n not in _GRAPH_SCALARS and n not in _GROUP_FROM_L1]
+               if n not in _GRAPH_EXTRAS and n not in _GROUP_FROM_L1]
     for name in at_zero:
         if name in _STRENGTHS or name == "variance_weight":
             params[name].zero_()
