@@ -34,6 +34,9 @@ weight file) uses its square root, the paper's text, for the same parameters. ``
 parameter, which gives the paper's 226 / 307 exactly. ``nl_blend=True`` (``--nl-blend``) blends
 each rebuilt graph with the previous one at a learned weight, the similarity update of the
 authors' GroupSC code, whose one parameter besides ``kappa`` is another reading of that count.
+``nl_filter=N`` (``--nl-filter N``) learns an N x N filter applied to the estimate before each
+graph build's patch distances, one per ``kappa`` row, starting at the identity: an extension, not
+in the paper (the shipped sigma 15-50 files use it, 252 / 325 parameters).
 The initial solver quantities depend on ``sigma``
 (:func:`stereo_tv.denoising._init.default_init`); ``scripts/denoise.py train`` tunes them on
 training images (:func:`stereo_tv.denoising._init.tune_init`) before training.
