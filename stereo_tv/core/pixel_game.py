@@ -262,10 +262,8 @@ class PixelGame(nn.Module):
         """Non-local graph ``(nbr, a)`` on the current estimate ``z`` (rebuild number
         ``t // nl_update_every``)."""
         g = t // self.nl_update_every if self.several_kappa else 0
-        if self.graph_filter is not None:
-            z = self.filtered(z, g)
-        return nonlocal_graph(z, self.kappa[g], self.nl_k, self.nl_window, self.nl_patch, "same",
-                              distance=self.nl_distance,
+        return nonlocal_graph(self.filtered(z, g), self.kappa[g], self.nl_k, self.nl_window,
+                              self.nl_patch, "same", distance=self.nl_distance,
                               self_distance=None if self.self_dist is None else self.self_dist[0])
 
     def filtered(self, z: torch.Tensor, g: int = 0) -> torch.Tensor:
