@@ -15,7 +15,10 @@ Two grids are supported (``mode``):
   ``(i, j)``, grid ``(H - patch + 1, W - patch + 1)``); used by the patch games.
 
 The neighbour search computes the distances to every offset of the window (a depthwise
-convolution of squared differences with ``kappa^2``) and keeps the ``k`` smallest by ``topk``.
+convolution of squared differences with ``kappa^2``) and keeps the ``k`` smallest by ``topk``
+(a dense window, ``k >= window^2 - 1``, keeps every offset in the window's order, so that
+every graph of one image has the same neighbour lists and :func:`blend_graphs` need not
+sort them).
 Gradients flow through the kept distances, hence the weights, not through the arg-min indices.
 :func:`nonlocal_graph` picks one of three ways to get the differentiable distances:
 
@@ -166,12 +169,18 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
         d = _depthwise_conv(e, weight).view(b, n, c, r1 - r0, wg).sum(2)
         rr = torch.arange(r0, r1, device=y.device).view(1, -1, 1)
         inside = ((rr + dy >= 0) & (rr + dy < hg)) & col_ok                # (n, rows, Wg)
-        with torch.no_grad():
-            best_d, best_o = d.masked_fill(~inside, float("inf")).topk(kk, dim=1, largest=False)
-        ok = torch.isfinite(best_d)                                        # (B, kk, rows, Wg)
-        dist.append(d.gather(1, best_o) * ok)
         own = rr * wg + cols                                               # (1, rows, Wg)
-        idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
+        if kk == n:             # a dense window: every offset kept, in the window's order
+            ok = inside.unsqueeze(0).expand(b, -1, -1, -1)                 # (B, n, rows, Wg)
+            dist.append(d * ok)
+            idx = (own + dy * wg + dx).unsqueeze(0)
+        else:
+            with torch.no_grad():
+                best_d, best_o = d.masked_fill(~inside, float("inf")).topk(kk, dim=1,
+                                                                           largest=False)
+            ok = torch.isfinite(best_d)                                    # (B, kk, rows, Wg)
+            dist.append(d.gather(1, best_o) * ok)
+            idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
         nbr[:, :kk, r0:r1] = torch.where(ok, idx, own.expand_as(idx))
         valid[:, :kk, r0:r1] = ok
     d = torch.cat(dist, dim=2)
@@ -380,15 +389,18 @@ def blend_graphs(old: tuple[torch.Tensor, torch.Tensor], new: tuple[torch.Tensor
     """The graph ``(1 - w) a_old + w a_new`` (a rebuilt graph blended with the previous one,
     the similarity update of the same authors' GroupSC code; ``w = 1`` is the new graph).
 
-    Both graphs are ``(nbr, a)`` pairs of :func:`nonlocal_graph`. Where every position has the
-    same neighbour set in both (a dense window, or an unchanged top-k), the result keeps ``k``
-    neighbours, sorted by index; otherwise it holds both lists (``2k`` neighbours, a repeated
+    Both graphs are ``(nbr, a)`` pairs of :func:`nonlocal_graph`. Where the neighbour lists are
+    equal (a dense window) the result keeps them; where every position has the same neighbour
+    set in both in another order (an unchanged top-k), the result keeps ``k`` neighbours,
+    sorted by index; otherwise it holds both lists (``2k`` neighbours, a repeated
     one counted twice, which the linear NLTV / Laplacian terms sum; entries with one index,
     such as a border's missing neighbours, are interchangeable for the same reason).
     Differentiable in both weights and in ``w``.
     """
     (nbr0, a0), (nbr1, a1) = old, new
     if nbr0.shape == nbr1.shape:
+        if torch.equal(nbr0, nbr1):                   # a dense window: the same lists
+            return nbr0, torch.lerp(a0, a1, w)
         s0, i0 = nbr0.sort(dim=1, stable=True)
         s1, i1 = nbr1.sort(dim=1, stable=True)
         if torch.equal(s0, s1):

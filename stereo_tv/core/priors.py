@@ -292,10 +292,12 @@ class _NonlocalGameGrad(torch.autograd.Function):
         zs = alpha * z if l1 else z
         e = nl_diff(zs, nbr)
         c = F.hardtanh(e) if l1 else e
-        u = (strength if l1 else 2.0 * strength) * a.unsqueeze(1) * c
-        out = -u.sum(2)
+        m = strength if l1 else 2.0 * strength
+        u = a.unsqueeze(1) * c                      # m is applied on the (B, C, H, W) sums
         if symmetric:
-            out = 0.5 * (out + nl_gather_adjoint(u, nbr))
+            out = (0.5 * m) * (nl_gather_adjoint(u, nbr) - u.sum(2))
+        else:
+            out = -m * u.sum(2)
         ctx.penalty, ctx.symmetric = penalty, symmetric
         ctx.save_for_backward(z, nbr, a, alpha if l1 else None, strength)
         return out
@@ -319,10 +321,10 @@ class _NonlocalGameGrad(torch.autograd.Function):
             if ctx.needs_input_grad[6]:
                 grad_strength = ((1.0 if l1 else 2.0) * (gac * a).sum()).reshape(strength.shape)
         if ctx.needs_input_grad[2] or (l1 and ctx.needs_input_grad[5]):
-            gc = (m * a.unsqueeze(1)) * G
+            gc = a.unsqueeze(1) * G
             if l1:
                 gc = torch.ops.aten.hardtanh_backward(gc, e, -1.0, 1.0)
-            grad_s = nl_diff_adjoint(gc, nbr)
+            grad_s = m * nl_diff_adjoint(gc, nbr)           # linear in gc: m applied after
             grad_z = alpha * grad_s if l1 else grad_s
             if l1 and ctx.needs_input_grad[5]:
                 grad_alpha = (grad_s * z).sum().reshape(alpha.shape)

@@ -56,6 +56,31 @@ def test_knn_matches_brute_force(mode, channels):
                                                                 dtype=torch.float64))
 
 
+def test_dense_window_keeps_every_offset_in_the_window_order():
+    """``k = window^2 - 1``: no selection; every offset in the window's order (row by row), the
+    brute-force distances there, and a missing neighbour (off the grid) is the position itself
+    with ``valid = False`` and weight 0. Every graph of one image thus has the same lists."""
+    y = torch.rand(2, 1, 9, 8, dtype=torch.float64)
+    kappa = torch.rand(9, dtype=torch.float64) + 0.5
+    nbr, valid = knn_search(y, kappa, k=8, window=3, patch=3, block_elems=40)
+    d = patch_distance(y, kappa, nbr, 3)
+    hg, wg = nbr.shape[-2:]
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    for b, i, j in [(0, 4, 3), (1, 0, 0), (1, hg - 1, wg - 2), (0, 2, wg - 1)]:
+        inside = [0 <= i + dy < hg and 0 <= j + dx < wg for dy, dx in offsets]
+        want = [(i + dy) * wg + j + dx if ok else i * wg + j
+                for (dy, dx), ok in zip(offsets, inside)]
+        assert nbr[b, :, i, j].tolist() == want and valid[b, :, i, j].tolist() == inside
+        ref = dict((n, v) for v, n in _brute_force(y, kappa, 8, 3, 3, "same", b, i, j))
+        for r, n in enumerate(want):
+            if inside[r]:
+                assert float(d[b, r, i, j]) == pytest.approx(ref[n])
+    nbr2, a = nonlocal_graph(y, kappa, 8, 3, 3)
+    assert torch.equal(nbr2, nbr) and torch.equal(nonlocal_graph(2 * y, kappa, 8, 3, 3)[0], nbr)
+    assert (a[~valid] == 0).all()
+    torch.testing.assert_close(a.sum(1), torch.ones(2, hg, wg, dtype=torch.float64))
+
+
 def test_blocking_does_not_change_the_result():
     y = torch.rand(1, 1, 13, 10)
     kappa = torch.ones(25)
@@ -171,9 +196,9 @@ def test_include_self_at_a_learned_distance():
 @pytest.mark.parametrize("k,window", [(8, 3), (3, 5)])
 def test_blend_graphs_is_the_weighted_sum_of_the_two_terms(k, window):
     """``blend_graphs``: the NLTV field of the blend is ``(1 - w)`` times the old graph's plus
-    ``w`` times the new one's, whether the neighbour sets agree (a dense 3x3 window: ``k``
-    neighbours kept, sorted by index) or not (top-3 of 5x5: both lists); float64 gradcheck in both
-    weights and ``w``."""
+    ``w`` times the new one's, whether the neighbour lists agree (a dense 3x3 window: the same
+    lists, kept as they are), agree as sets in another order (``k`` neighbours kept, sorted by
+    index) or not (top-3 of 5x5: both lists); float64 gradcheck in both weights and ``w``."""
     from stereo_tv.core import blend_graphs, nonlocal_game_grad
 
     torch.manual_seed(0)
@@ -185,12 +210,18 @@ def test_blend_graphs_is_the_weighted_sum_of_the_two_terms(k, window):
     nbr, a = blend_graphs(old, new, 0.3)
     assert nbr.shape[1] == (k if k == window * window - 1 else 2 * k)
     if k == window * window - 1:
-        assert (nbr.diff(dim=1) >= 0).all()      # sorted (a missing neighbour repeats one)
+        assert torch.equal(nbr, old[0]) and torch.equal(nbr, new[0])   # the window's order
 
     def field(graph):
         return nonlocal_game_grad(z, graph[0], graph[1], "l1", torch.tensor(5.0), False)
 
     torch.testing.assert_close(field((nbr, a)), 0.7 * field(old) + 0.3 * field(new))
+    if k == window * window - 1:                 # the same sets in another order: sorted
+        flipped = (new[0].flip(1), new[1].flip(1))
+        nbr_f, a_f = blend_graphs(old, flipped, 0.3)
+        assert nbr_f.shape[1] == k
+        assert (nbr_f.diff(dim=1) >= 0).all()    # sorted (a missing neighbour repeats one)
+        torch.testing.assert_close(field((nbr_f, a_f)), field((nbr, a)))
     torch.testing.assert_close(blend_graphs(old, new, 1.0)[1].sum(1), new[1].sum(1))
     a0 = old[1].clone().requires_grad_()
     a1 = new[1].clone().requires_grad_()
@@ -235,15 +266,18 @@ def test_full_size_graph_is_memory_bounded():
     assert peak_mb < 250, peak_mb
 
 
-@pytest.mark.parametrize("mode,channels,include_self", [("same", 1, False), ("valid", 2, True),
-                                                        ("same", 2, False)])
-def test_graph_paths_agree(mode, channels, include_self, monkeypatch):
+@pytest.mark.parametrize("mode,channels,include_self,k", [("same", 1, False, 5),
+                                                          ("valid", 2, True, 5),
+                                                          ("same", 2, False, 5),
+                                                          ("same", 1, False, 24)])
+def test_graph_paths_agree(mode, channels, include_self, k, monkeypatch):
     """The all-offsets path (autograd on, small input), the recomputing path (autograd on, large
-    input) and the inference path give the same neighbours, weights and gradients."""
+    input) and the inference path give the same neighbours, weights and gradients (top-5 and the
+    dense 5x5 window)."""
     ng = importlib.import_module("stereo_tv.core.nonlocal_graph")  # not the same-named function
     y = torch.rand(2, channels, 13, 11, dtype=torch.float64, requires_grad=True)
     kappa = (torch.rand(channels * 9, dtype=torch.float64) + 0.5).requires_grad_()
-    args = (y, kappa, 5, 5, 3, mode, include_self)
+    args = (y, kappa, k, 5, 3, mode, include_self)
     nbr, a = nonlocal_graph(*args)
     monkeypatch.setattr(ng, "GRAPH_GRAD_MAX_ELEMS", 0)
     nbr2, a2 = nonlocal_graph(*args)
