@@ -135,6 +135,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "the estimate before each graph build's patch distances, starting at "
                         "the identity (an extension, not in the paper; default 0, off; "
                         "--init-from keeps the file's choice)")
+    p.add_argument("--nl-update-every", type=int, default=None,
+                   help="non-local pixel models: rebuild the graph on the current estimate "
+                        "every this many iterations (default 12, the paper's 1/12; the several-"
+                        "kappa models learn one kappa per rebuild; --init-from keeps the file's "
+                        "choice)")
     p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
                    help="train: 'mse' (paper eq. 4) or 'psnr' (geometric-mean MSE of the crops, "
                         "i.e. their mean PSNR)")
@@ -158,7 +163,8 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 #: the overrides that only the non-local pixel models take
-_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend", "nl_filter")
+_NL_OVERRIDES = ("nl_distance", "nl_k", "nl_window", "nl_self", "nl_blend", "nl_filter",
+                 "nl_update_every")
 #: the overrides that the non-local group (patch) models take
 _GROUP_OVERRIDES = ("nl_self", "group_prox")
 #: the overrides that every patch model takes
@@ -211,6 +217,8 @@ def _overrides(args) -> dict:
     side = over.get("nl_filter", 0)
     if side < 0 or (side and side % 2 == 0):
         raise UserError(f"--nl-filter must be 0 (off) or odd, got {side}")
+    if over.get("nl_update_every", 1) < 1:
+        raise UserError(f"--nl-update-every must be >= 1, got {over['nl_update_every']}")
     if "nl_k" in over and not 1 <= over["nl_k"] <= window * window - 1:
         raise UserError(f"--nl-k must be in 1..{window * window - 1} (the other pixels of the "
                         f"{window}x{window} window), got {over['nl_k']}")

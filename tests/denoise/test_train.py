@@ -215,24 +215,23 @@ def test_nl_distance_is_recorded_in_the_run_and_the_weights(tmp_path):
 
 
 def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
-    """``--nl-k`` / ``--nl-window`` / ``--nl-self`` / ``--nl-blend`` set the non-local graph; the
-    export rebuilds
-    it, a resume with other values and values that do not fit are one-line errors with no run
-    directory, and ``--init-from`` a file keeps the graph settings not given on the command
-    line."""
+    """``--nl-k`` / ``--nl-window`` / ``--nl-self`` / ``--nl-blend`` / ``--nl-filter`` /
+    ``--nl-update-every`` set the non-local graph; the export rebuilds it, a resume with other
+    values and values that do not fit are one-line errors with no run directory, and
+    ``--init-from`` a file keeps the graph settings not given on the command line."""
     train, val = _fake_data(tmp_path)
     run_dir, out = tmp_path / "run", tmp_path / "w.pt"
     smoke = ("--config", str(REPO / "configs" / "denoise" / "smoke.yaml"), "--data", str(train),
              "--val", str(val), "--epochs", "1")
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--nl-k", "8", "--nl-window", "3", "--nl-self", "--nl-blend", "--nl-filter", "3",
-               "--export", str(out))
+               "--nl-update-every", "2", "--export", str(out))
     assert res.returncode == 0, res.stderr
     model, meta = load_weights(out)
     assert meta["config"] == {"iters": 4, "nl_k": 8, "nl_window": 3, "nl_self": True,
-                              "nl_blend": True, "nl_filter": 3}
-    assert (model.nl_k, model.nl_window, model.nl_self, model.nl_blend, model.nl_filter) == (
-        8, 3, True, True, 3)
+                              "nl_blend": True, "nl_filter": 3, "nl_update_every": 2}
+    assert (model.nl_k, model.nl_window, model.nl_self, model.nl_blend, model.nl_filter,
+            model.nl_update_every) == (8, 3, True, True, 3, 2)
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir", str(run_dir),
                "--resume", "--nl-k", "8")
     assert_user_error(res, "--resume", "--nl-window 3 (now None)")
@@ -242,8 +241,10 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
                "--run-dir", str(tmp_path / "warm"), "--init-from", str(out), "--nl-k", "5",
                "--export", str(warm))
     assert res.returncode == 0, res.stderr
-    assert load_weights(warm)[1]["config"] == {"iters": 4, "nl_k": 5, "nl_window": 3,
-                                               "nl_self": True, "nl_blend": True, "nl_filter": 3}
+    kappas, meta = load_weights(warm)
+    assert meta["config"] == {"iters": 4, "nl_k": 5, "nl_window": 3, "nl_self": True,
+                              "nl_blend": True, "nl_filter": 3, "nl_update_every": 2}
+    assert kappas.kappa.shape == (2, 9 * 9)              # one kappa per rebuild: 4 / 2
     res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke, "--run-dir",
                str(tmp_path / "cold"), "--init-from", str(out), "--no-nl-self", "--no-nl-blend",
                "--nl-filter", "0", "--export", str(warm))
@@ -257,7 +258,8 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
                           (("--nl-window", "0"), "--nl-window must be odd"),
                           (("--iters", "0"), "--iters must be >= 1"),
                           (("--nl-filter", "2"), "--nl-filter must be 0 (off) or odd"),
-                          (("--nl-filter", "-1"), "--nl-filter must be 0 (off) or odd")):
+                          (("--nl-filter", "-1"), "--nl-filter must be 0 (off) or odd"),
+                          (("--nl-update-every", "0"), "--nl-update-every must be >= 1")):
         bad = tmp_path / "bad"
         res = _cli("train", "--model", "nltv-eg", "--sigma", "25", *smoke,
                    "--run-dir", str(bad), *flags)
@@ -270,7 +272,8 @@ def test_nl_graph_size_is_recorded_in_the_run_and_the_weights(tmp_path):
                "--run-dir", str(tmp_path / "run2"), "--nl-self")
     assert_user_error(res, "--nl-self", "'tv-asym-eg'")
     for model, flag in (("sc", "--group-prox"), ("nltv-eg", "--group-prox"), ("sc", "--nl-self"),
-                        ("nlgroup", "--nl-blend"), ("tv-asym-eg", "--nl-filter 3")):
+                        ("nlgroup", "--nl-blend"), ("tv-asym-eg", "--nl-filter 3"),
+                        ("sc", "--nl-update-every 4")):
         res = _cli("train", "--model", model, "--sigma", "25", *smoke,
                    "--run-dir", str(tmp_path / "run2"), *flag.split())
         assert_user_error(res, flag.split()[0], f"'{model}'")
