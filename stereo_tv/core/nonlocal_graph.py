@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "pad_for_patches",
+    "window_offsets",
     "knn_search",
     "patch_distance",
     "softmax_weights",
@@ -79,7 +80,9 @@ def pad_for_patches(y: torch.Tensor, patch: int, mode: str) -> torch.Tensor:
     raise ValueError(f"mode must be 'same' or 'valid', got {mode!r}")
 
 
-def _window_offsets(window: int) -> list[tuple[int, int]]:
+def window_offsets(window: int) -> list[tuple[int, int]]:
+    """The ``window^2 - 1`` offsets ``(dy, dx)`` of a search window, row by row: the order of
+    a dense window's neighbour lists."""
     r = window // 2
     return [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if (dy, dx) != (0, 0)]
 
@@ -144,7 +147,7 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
     hg, wg = hp - patch + 1, wp - patch + 1
     if hg < 1 or wg < 1:
         raise ValueError(f"image {tuple(y.shape[-2:])} is smaller than the {patch}x{patch} patch")
-    offsets = _window_offsets(window)
+    offsets = window_offsets(window)
     n = len(offsets)
     kap2 = _kappa_map(kappa, c, patch).square().to(y.dtype)                # (C, s, s)
     weight = kap2.unsqueeze(1).repeat(n, 1, 1, 1)                          # (n*C, 1, s, s)
@@ -357,7 +360,7 @@ def nonlocal_graph(
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got '{distance}'")
     needs_grad = torch.is_grad_enabled() and (y.requires_grad or kappa.requires_grad)
-    candidates = len(_window_offsets(window)) * y.numel()
+    candidates = len(window_offsets(window)) * y.numel()
     if not needs_grad:
         with torch.no_grad():
             nbr, valid, d = _search(y, kappa, k, window, patch, mode, BLOCK_ELEMS)

@@ -292,8 +292,10 @@ class PixelGame(nn.Module):
             return grid_game_grad(z, self.direction_weights(t, half), self.offsets,
                                   self.penalty, self.alpha(t, half), edge, out=out)
         nbr, a = graph
+        dense = self.nl_k == self.nl_window ** 2 - 1      # every offset, in the window's order
         g = nonlocal_game_grad(z, nbr, a, self.penalty, self.alpha(t, half), self.symmetric,
-                               strength=self.weight[t, half, 0])
+                               strength=self.weight[t, half, 0],
+                               window=self.nl_window if dense else None)
         return g if out is None else out.add_(g)
 
     def potential(self, z: torch.Tensor, x: torch.Tensor, t: int = 0, half: int = 0,

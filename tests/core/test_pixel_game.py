@@ -8,6 +8,8 @@ from scipy.optimize import minimize
 from stereo_tv.core import PixelGame, extragradient, gradient_descent, grid_game_grad, grid_offsets
 from stereo_tv.core.data_terms import pixel_data_grad
 
+from ._adjoint import assert_same_vjp
+
 D64 = torch.float64
 
 
@@ -228,12 +230,17 @@ def test_every_parameter_gets_a_finite_gradient(kwargs):
         assert p.grad.abs().sum() > 0, name
 
 
+_DENSE = {"nl_k": 8, "nl_self": True, "nl_blend": True}    # the shipped files' dense window
+
+
 @pytest.mark.parametrize("prior,nl", [("tv", ""), ("nltv", ""), ("nltv", "nl_self"),
-                                      ("nltv", "nl_blend"), ("nltv", "nl_filter")])
+                                      ("nltv", "nl_blend"), ("nltv", "nl_filter"),
+                                      ("nltv", "dense")])
 @pytest.mark.parametrize("method", ["gd", "extragrad"])
 def test_gradcheck_two_unrolled_iterations(prior, nl, method):
     kw = {nl: 3 if nl == "nl_filter" else True} if nl else {}
-    game = PixelGame(prior, iters=2, method=method, nl_update_every=1, nl_k=3, nl_window=3,
+    kw = {"nl_k": 3, **(_DENSE if nl == "dense" else kw)}
+    game = PixelGame(prior, iters=2, method=method, nl_update_every=1, nl_window=3,
                      nl_patch=3, init_weight=0.3, init_alpha=3.0, **kw).double()
     names = [n for n, _ in game.named_parameters()]
     x = torch.rand(1, 1, 5, 4, dtype=D64, requires_grad=True)
@@ -243,6 +250,24 @@ def test_gradcheck_two_unrolled_iterations(prior, nl, method):
 
     params = tuple(p.detach().clone().requires_grad_() for p in game.parameters())
     assert torch.autograd.gradcheck(f, (x, *params))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_dense_window_game_equals_the_gathered_one(symmetric, monkeypatch):
+    """A dense window (``nl_k = nl_window^2 - 1``) takes the shifted path of
+    ``nonlocal_game_grad``; the gathered path gives the same output and parameter gradients."""
+    import stereo_tv.core.pixel_game as pg
+
+    torch.manual_seed(0)
+    game = PixelGame("nltv", iters=4, nl_update_every=2, nl_window=5, nl_patch=3,
+                     init_weight=0.5, symmetric=symmetric, **{**_DENSE, "nl_k": 24}).double()
+    x = torch.rand(2, 1, 9, 8, dtype=D64)
+    params = tuple(game.parameters())
+    out = game(x)
+    gathered = pg.nonlocal_game_grad
+    monkeypatch.setattr(pg, "nonlocal_game_grad",
+                        lambda *a, window=None, **k: gathered(*a, **k))
+    assert_same_vjp(out, game(x), params)
 
 
 def test_nl_blend_mixes_the_rebuilt_graph_with_the_previous_one():

@@ -14,6 +14,8 @@ from stereo_tv.core.priors import (
     penalty_grad,
 )
 
+from ._adjoint import assert_same_vjp
+
 D64 = torch.float64
 
 
@@ -134,3 +136,31 @@ def test_guide_edges_are_one_on_flat_guides_and_small_across_edges():
     right = e[0][0, 0]                                                 # (5, 5)
     assert torch.allclose(right[:, 2], torch.full((5,), float(torch.exp(torch.tensor(-12**.5)))))
     assert torch.allclose(right[:, [0, 1, 3, 4]], torch.ones(5, 4))
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l2"])
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_dense_window_path_equals_the_gathered_one(penalty, symmetric, channels):
+    """``window=``: on a dense window's graph (``k = window^2 - 1``, with missing neighbours at
+    the borders, a softmax with the pixel in it) the shifted path gives the gathered path's
+    field and the same gradients in ``z``, ``a``, ``alpha`` and the strength, including 0 for
+    the missing neighbours' weights; float64 gradcheck."""
+    y = _z(2, 1, 7, 6)
+    nbr, a = nonlocal_graph(y, torch.rand(9, dtype=D64) + 0.5, 24, 5, 3, self_distance=0.3)
+    assert (a == 0).any()                                  # missing neighbours near the borders
+    z = _z(2, channels, 7, 6).requires_grad_()
+    a = a.clone().requires_grad_()
+    alpha = torch.tensor(3.0, dtype=D64, requires_grad=penalty == "l1")
+    lam = torch.tensor(0.7, dtype=D64, requires_grad=True)
+    inputs = (z, a, alpha, lam) if penalty == "l1" else (z, a, lam)
+
+    def field(window):
+        return nonlocal_game_grad(z, nbr, a, penalty, alpha, symmetric, lam, window=window)
+
+    assert_same_vjp(field(5), field(None), inputs)
+    f = lambda z, a, al, lam: nonlocal_game_grad(z, nbr, a, penalty, al, symmetric, lam,  # noqa: E731
+                                                 window=5)
+    assert torch.autograd.gradcheck(f, (z, a, alpha, lam))
+    with pytest.raises(ValueError, match="dense 3x3 window has 8 neighbours"):
+        nonlocal_game_grad(z, nbr, a, penalty, alpha, symmetric, lam, window=3)
