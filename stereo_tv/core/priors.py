@@ -267,9 +267,11 @@ def nonlocal_game_grad(
             graph weights, shared by many iterations, are not copied per iteration).
         window: the graph is a dense ``window x window`` window (``k = window^2 - 1``), its
             lists in the window's order, as :func:`.nonlocal_graph.nonlocal_graph` returns
-            them: the differences are then taken by shifting the image, offset by offset,
-            instead of gathering all ``k`` of them (the same numbers, about twice as fast).
-            ``nbr`` is not read; ``a`` must be 0 at the missing neighbours.
+            them. On a CPU the differences are then taken by shifting the image, offset by
+            offset, instead of gathering all ``k`` of them: the same numbers, about twice as
+            fast there (``nbr`` is not read; ``a`` must be 0 at the missing neighbours). Other
+            devices keep the gathered path, a few large kernels instead of ``~10 k`` small
+            ones per call.
     """
     if penalty == "l1" and alpha is None:
         raise ValueError("the l1 penalty needs a smoothing alpha > 0")
@@ -278,7 +280,7 @@ def nonlocal_game_grad(
     if alpha is not None and not torch.is_tensor(alpha):
         alpha = torch.tensor(float(alpha), dtype=z.dtype, device=z.device)
     strength = torch.as_tensor(strength, dtype=z.dtype, device=z.device)
-    if window is not None:
+    if window is not None and z.device.type == "cpu":
         offsets = window_offsets(window)
         if a.shape[1] != len(offsets):
             raise ValueError(f"a dense {window}x{window} window has {len(offsets)} neighbours, "
