@@ -270,8 +270,8 @@ def nonlocal_game_grad(
             them. On a CPU the differences are then taken by shifting the image, offset by
             offset, instead of gathering all ``k`` of them: the same numbers, about twice as
             fast there (``nbr`` is not read; ``a`` must be 0 at the missing neighbours). Other
-            devices keep the gathered path, a few large kernels instead of ``~10 k`` small
-            ones per call.
+            devices keep the gathered path: a few large kernels per call instead of about ten
+            small ones per neighbour.
     """
     if penalty == "l1" and alpha is None:
         raise ValueError("the l1 penalty needs a smoothing alpha > 0")
