@@ -18,7 +18,8 @@ The neighbour search computes the distances to every offset of the window (a dep
 convolution of squared differences with ``kappa^2``) and keeps the ``k`` smallest by ``topk``
 (a dense window, ``k >= window^2 - 1``, keeps every offset in the window's order, so that
 every graph of one image has the same neighbour lists and :func:`blend_graphs` need not
-sort them).
+sort them; with ``k = window^2 - 1`` those lists depend on the grid size only and are cached
+for the last few sizes).
 Gradients flow through the kept distances, hence the weights, not through the arg-min indices.
 :func:`nonlocal_graph` picks one of three ways to get the differentiable distances:
 
@@ -42,6 +43,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -140,6 +143,23 @@ def _search(
         return _search_blocks(y, kappa, k, window, patch, mode, block_elems)
 
 
+@functools.lru_cache(maxsize=4)
+def _dense_lists(hg: int, wg: int, window: int,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A dense window's neighbour lists ``(1, n, Hg, Wg)`` and their ``valid`` mask, which
+    depend on the grid's size only (cached for the last few sizes: every graph of an image,
+    and every batch of one crop size, shares them; callers must not write into them).
+    Offsets outside the grid point at the position itself, with ``valid = False``."""
+    offsets = torch.tensor(window_offsets(window), device=device)
+    dy, dx = offsets[:, 0].view(-1, 1, 1), offsets[:, 1].view(-1, 1, 1)
+    rows = torch.arange(hg, device=device).view(1, -1, 1)
+    cols = torch.arange(wg, device=device).view(1, 1, -1)
+    valid = (rows + dy >= 0) & (rows + dy < hg) & (cols + dx >= 0) & (cols + dx < wg)
+    own = rows * wg + cols
+    nbr = torch.where(valid, own + dy * wg + dx, own)
+    return nbr.unsqueeze(0), valid.unsqueeze(0)
+
+
 def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, patch: int,
                    mode: str, block_elems: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ypad = pad_for_patches(y, patch, mode)
@@ -159,8 +179,12 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
     col_ok = (cols + dx >= 0) & (cols + dx < wg)                           # (n, 1, Wg)
     kk = min(k, n)
     rows = max(1, block_elems // max(1, n * wg))
-    nbr = torch.empty(b, k, hg, wg, dtype=torch.long, device=y.device)
-    valid = torch.zeros(b, k, hg, wg, dtype=torch.bool, device=y.device)
+    dense = k == n              # every offset kept, in the window's order: geometry only
+    if dense:
+        nbr, valid = _dense_lists(hg, wg, window, y.device)
+    else:
+        nbr = torch.empty(b, k, hg, wg, dtype=torch.long, device=y.device)
+        valid = torch.zeros(b, k, hg, wg, dtype=torch.bool, device=y.device)
     dist = []
     for r0 in range(0, hg, rows):
         r1 = min(hg, r0 + rows)
@@ -170,10 +194,13 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
                                for oy, ox in offsets], dim=1)              # (B, n, C, h_in, Wp)
         e = (shifted - ref).square().view(b, n * c, h_in, wp)
         d = _depthwise_conv(e, weight).view(b, n, c, r1 - r0, wg).sum(2)
+        if dense:
+            dist.append(d * valid[:, :, r0:r1])
+            continue
         rr = torch.arange(r0, r1, device=y.device).view(1, -1, 1)
         inside = ((rr + dy >= 0) & (rr + dy < hg)) & col_ok                # (n, rows, Wg)
         own = rr * wg + cols                                               # (1, rows, Wg)
-        if kk == n:             # a dense window: every offset kept, in the window's order
+        if kk == n:             # every offset, in the window's order (k > n: padded below)
             ok = inside.unsqueeze(0).expand(b, -1, -1, -1)                 # (B, n, rows, Wg)
             dist.append(d * ok)
             idx = (own + dy * wg + dx).unsqueeze(0)
@@ -186,7 +213,9 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
             idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
         nbr[:, :kk, r0:r1] = torch.where(ok, idx, own.expand_as(idx))
         valid[:, :kk, r0:r1] = ok
-    d = torch.cat(dist, dim=2)
+    d = torch.cat(dist, dim=2) if len(dist) > 1 else dist[0]
+    if dense:
+        return nbr.expand(b, -1, -1, -1), valid.expand(b, -1, -1, -1), d
     if kk < k:                                        # fewer candidates than k: self, invalid
         own = torch.arange(hg * wg, device=y.device).view(1, 1, hg, wg)
         nbr[:, kk:] = own
@@ -402,7 +431,8 @@ def blend_graphs(old: tuple[torch.Tensor, torch.Tensor], new: tuple[torch.Tensor
     """
     (nbr0, a0), (nbr1, a1) = old, new
     if nbr0.shape == nbr1.shape:
-        if torch.equal(nbr0, nbr1):                   # a dense window: the same lists
+        same_view = nbr0.data_ptr() == nbr1.data_ptr() and nbr0.stride() == nbr1.stride()
+        if same_view or torch.equal(nbr0, nbr1):      # a dense window: the same lists
             return nbr0, torch.lerp(a0, a1, w)
         s0, i0 = nbr0.sort(dim=1, stable=True)
         s1, i1 = nbr1.sort(dim=1, stable=True)

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from stereo_tv.core.nonlocal_graph import (
+    _search,
+    blend_graphs,
     knn_search,
     nl_diff,
     nl_diff_adjoint,
@@ -79,6 +81,49 @@ def test_dense_window_keeps_every_offset_in_the_window_order():
     assert torch.equal(nbr2, nbr) and torch.equal(nonlocal_graph(2 * y, kappa, 8, 3, 3)[0], nbr)
     assert (a[~valid] == 0).all()
     torch.testing.assert_close(a.sum(1), torch.ones(2, hg, wg, dtype=torch.float64))
+
+
+def _dense_want(hg, wg, window):
+    """A dense window's lists and valid mask ``(n, Hg, Wg)``, by loops."""
+    r = window // 2
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if (dy, dx) != (0, 0)]
+    nbr = torch.empty(len(offsets), hg, wg, dtype=torch.long)
+    valid = torch.empty(len(offsets), hg, wg, dtype=torch.bool)
+    for o, (dy, dx) in enumerate(offsets):
+        for i in range(hg):
+            for j in range(wg):
+                ok = 0 <= i + dy < hg and 0 <= j + dx < wg
+                nbr[o, i, j] = (i + dy) * wg + j + dx if ok else i * wg + j
+                valid[o, i, j] = ok
+    return nbr, valid
+
+
+def test_dense_lists_are_shared_per_size_and_right_for_each_size():
+    """The dense lists depend on the grid size only and are cached: graphs of one size share
+    them (one storage, expanded over the batch), a size in between does not disturb them,
+    and the blocked search's distances are those of one block."""
+    kappa = torch.rand(9, dtype=torch.float64) + 0.5
+    views = []
+    for hg, wg, b in [(9, 8, 2), (6, 7, 1), (9, 8, 3)]:
+        y = torch.rand(b, 1, hg, wg, dtype=torch.float64)
+        nbr, valid = knn_search(y, kappa, k=24, window=5, patch=3, block_elems=100)
+        want_n, want_v = _dense_want(hg, wg, 5)
+        assert nbr.shape == (b, 24, hg, wg)
+        assert torch.equal(nbr, want_n.expand_as(nbr))
+        assert torch.equal(valid, want_v.expand_as(valid))
+        d_ref = patch_distance(y, kappa, want_n.expand_as(nbr), 3) * valid
+        for block in (100, 1 << 20):                  # several blocks of rows, then one
+            torch.testing.assert_close(_search(y, kappa, 24, 5, 3, "same", block)[2], d_ref)
+        torch.testing.assert_close(nonlocal_graph(y, kappa, 24, 5, 3)[1],
+                                   softmax_weights(d_ref, valid))
+        views.append(nbr)
+    assert views[0].data_ptr() == views[2].data_ptr() != views[1].data_ptr()
+    y = torch.rand(2, 1, 9, 8)
+    g1 = nonlocal_graph(y, kappa.float(), 24, 5, 3)
+    g2 = nonlocal_graph(2 * y, kappa.float(), 24, 5, 3)
+    nbr, a = blend_graphs(g1, g2, 0.25)
+    assert nbr.data_ptr() == g1[0].data_ptr()
+    torch.testing.assert_close(a, 0.75 * g1[1] + 0.25 * g2[1])
 
 
 def test_blocking_does_not_change_the_result():
