@@ -291,26 +291,35 @@ def nonlocal_game_grad(
 
 
 class _DenseWindowGameGrad(torch.autograd.Function):
-    """:func:`nonlocal_game_grad` on a dense window, one offset at a time: each offset ``o``
-    (neighbour ``r``) visits the pixels ``j`` whose ``j + o`` is inside the image (grid slices,
-    as :func:`grid_game_grad`), so no ``(B, C, k, H, W)`` tensor is made and a missing
-    neighbour contributes nothing (its weight's gradient is 0, as on the gathered path, whose
-    missing neighbour is the pixel itself). Same forward and backward formulas as
-    :class:`_NonlocalGameGrad`."""
+    """:func:`nonlocal_game_grad` on a dense window, one pair of mirrored offsets at a time.
+
+    Offset ``o`` (neighbour ``r``) visits the pixels ``j`` whose ``j + o`` is inside the image
+    (grid slices, as :func:`grid_game_grad`), so no ``(B, C, k, H, W)`` tensor is made and a
+    missing neighbour contributes nothing (its weight's gradient is 0, as on the gathered path,
+    whose missing neighbour is the pixel itself). The window's order puts ``-o`` at ``k - 1 -
+    r``, and ``e_{-o}`` at ``j + o`` is ``-e_o`` at ``j``: each pair computes its difference
+    and its clip once. Same forward and backward formulas as :class:`_NonlocalGameGrad`."""
 
     @staticmethod
     def forward(ctx, offsets, penalty, symmetric, z, a, alpha, strength):
         l1 = penalty == "l1"
         zs = alpha * z if l1 else z
         h, w = z.shape[-2:]
+        n = len(offsets)
         out = torch.zeros_like(z)
-        for r, o in enumerate(offsets):
+        for r in range(n // 2):
+            q, o = n - 1 - r, offsets[r]
             (sr, sc), (dr, dc) = _src(o, h, w), _dst(o, h, w)
-            e = zs[..., dr, dc] - zs[..., sr, sc]
-            u = a[:, r:r + 1, sr, sc] * (F.hardtanh(e) if l1 else e)
-            out[..., sr, sc] -= u
-            if symmetric:
-                out[..., dr, dc] += u
+            e = zs[..., dr, dc] - zs[..., sr, sc]            # e_o at j, -e_{-o} at j + o
+            t = F.hardtanh(e) if l1 else e
+            a_r, a_q = a[:, r:r + 1, sr, sc], a[:, q:q + 1, dr, dc]
+            if symmetric:           # u_o(j) - u_{-o}(j + o) leaves j and reaches j + o
+                s = (a_r + a_q) * t
+                out[..., sr, sc] -= s
+                out[..., dr, dc] += s
+            else:                   # j's own partial from o, and j + o's from -o
+                out[..., sr, sc].addcmul_(a_r, t, value=-1.0)
+                out[..., dr, dc].addcmul_(a_q, t)
         m = strength if l1 else 2.0 * strength
         ctx.offsets, ctx.penalty, ctx.symmetric = offsets, penalty, symmetric
         ctx.save_for_backward(z, a, alpha if l1 else None, strength)
@@ -323,23 +332,28 @@ class _DenseWindowGameGrad(torch.autograd.Function):
         m = strength if l1 else 2.0 * strength
         zs = alpha * z if l1 else z
         h, w = z.shape[-2:]
+        n = len(ctx.offsets)
         want_a, want_strength = ctx.needs_input_grad[4], ctx.needs_input_grad[6]
         want_s = ctx.needs_input_grad[3] or (l1 and ctx.needs_input_grad[5])
         grad_a = torch.zeros_like(a) if want_a or want_strength else None
         grad_s = torch.zeros_like(z) if want_s else None
-        neg = -grad if not ctx.symmetric else None
-        for r, o in enumerate(ctx.offsets):
+        for r in range(n // 2):
+            q, o = n - 1 - r, ctx.offsets[r]
             (sr, sc), (dr, dc) = _src(o, h, w), _dst(o, h, w)
             e = zs[..., dr, dc] - zs[..., sr, sc]
-            if ctx.symmetric:                                    # dL/du at (j, r)
-                G = 0.5 * (grad[..., dr, dc] - grad[..., sr, sc])
+            # dL/du of (j, o) and of (j + o, -o), both on j's slice
+            if ctx.symmetric:
+                g_r = 0.5 * (grad[..., dr, dc] - grad[..., sr, sc])
+                g_q = -g_r
             else:
-                G = neg[..., sr, sc]
+                g_r, g_q = -grad[..., sr, sc], -grad[..., dr, dc]
             if grad_a is not None:
-                gac = G * (F.hardtanh(e) if l1 else e)
-                grad_a[:, r, sr, sc] = gac[:, 0] if gac.shape[1] == 1 else gac.sum(1)
+                t = F.hardtanh(e) if l1 else e
+                ga_r, ga_q = g_r * t, g_q * t                       # the second is -(dL/da_q)
+                grad_a[:, r, sr, sc] = ga_r[:, 0] if ga_r.shape[1] == 1 else ga_r.sum(1)
+                grad_a[:, q, dr, dc] = -(ga_q[:, 0] if ga_q.shape[1] == 1 else ga_q.sum(1))
             if grad_s is not None:
-                gc = a[:, r:r + 1, sr, sc] * G
+                gc = a[:, r:r + 1, sr, sc] * g_r - a[:, q:q + 1, dr, dc] * g_q
                 if l1:
                     gc = torch.ops.aten.hardtanh_backward(gc, e, -1.0, 1.0)
                 grad_s[..., dr, dc] += gc
