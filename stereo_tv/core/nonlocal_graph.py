@@ -117,6 +117,8 @@ def knn_search(
 
     Returns:
         ``nbr`` ``(B, k, Hg, Wg)`` int64 flat grid indices and ``valid`` ``(B, k, Hg, Wg)`` bool.
+        For a dense window (``k = window^2 - 1``) both are views of tensors cached per grid
+        size: read them, clone them before writing.
     """
     with torch.no_grad():
         nbr, valid, _ = _search(y, kappa, k, window, patch, mode, block_elems)
@@ -381,6 +383,8 @@ def nonlocal_graph(
         ``nbr`` ``(B, k[+1], Hg, Wg)`` int64 and weights ``a`` of the same shape, summing to 1
         over dim 1 (0 for missing neighbours; less than 1 with ``self_distance`` and without
         ``include_self``); ``a`` is differentiable in ``y``, ``kappa`` and ``self_distance``.
+        A dense window's ``nbr`` (``k = window^2 - 1``, without ``include_self``) is a view of
+        lists cached per grid size, as in :func:`knn_search`: clone it before writing.
     """
     if window % 2 != 1 or window < 1 or patch < 1:
         raise ValueError(f"window must be odd and patch >= 1, got {window} and {patch}")
