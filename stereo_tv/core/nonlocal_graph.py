@@ -71,6 +71,9 @@ __all__ = [
 GRAPH_GRAD_MAX_ELEMS = 1 << 27
 #: Distances held at once by a search without autograd (``offsets * rows * Wg``).
 BLOCK_ELEMS = 1 << 22
+#: Largest dense neighbour list (``offsets * Hg * Wg`` entries, int64: 128 MiB) kept in the
+#: per-size cache; larger grids build theirs for each graph.
+DENSE_CACHE_MAX_ELEMS = 1 << 24
 
 
 def pad_for_patches(y: torch.Tensor, patch: int, mode: str) -> torch.Tensor:
@@ -145,13 +148,27 @@ def _search(
         return _search_blocks(y, kappa, k, window, patch, mode, block_elems)
 
 
-@functools.lru_cache(maxsize=4)
 def _dense_lists(hg: int, wg: int, window: int,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A dense window's neighbour lists ``(1, n, Hg, Wg)`` and their ``valid`` mask, which
-    depend on the grid's size only (cached for the last few sizes: every graph of an image,
-    and every batch of one crop size, shares them; callers must not write into them).
-    Offsets outside the grid point at the position itself, with ``valid = False``."""
+    depend on the grid's size only: cached for the last few sizes of at most
+    :data:`DENSE_CACHE_MAX_ELEMS` entries (every graph of an image, and every batch of one crop
+    size, then shares them; callers must not write into them), built afresh for larger grids,
+    whose lists would otherwise stay in memory. Offsets outside the grid point at the position
+    itself, with ``valid = False``."""
+    if (window * window - 1) * hg * wg <= DENSE_CACHE_MAX_ELEMS:
+        return _dense_lists_cached(hg, wg, window, device)
+    return _build_dense_lists(hg, wg, window, device)
+
+
+@functools.lru_cache(maxsize=4)
+def _dense_lists_cached(hg: int, wg: int, window: int,
+                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return _build_dense_lists(hg, wg, window, device)
+
+
+def _build_dense_lists(hg: int, wg: int, window: int,
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     offsets = torch.tensor(window_offsets(window), device=device)
     dy, dx = offsets[:, 0].view(-1, 1, 1), offsets[:, 1].view(-1, 1, 1)
     rows = torch.arange(hg, device=device).view(1, -1, 1)

@@ -126,6 +126,19 @@ def test_dense_lists_are_shared_per_size_and_right_for_each_size():
     torch.testing.assert_close(a, 0.75 * g1[1] + 0.25 * g2[1])
 
 
+def test_dense_lists_of_a_large_grid_are_built_each_time(monkeypatch):
+    """Above ``DENSE_CACHE_MAX_ELEMS`` entries the lists are not cached (they would stay in
+    memory), and are still right."""
+    ng = importlib.import_module("stereo_tv.core.nonlocal_graph")
+    monkeypatch.setattr(ng, "DENSE_CACHE_MAX_ELEMS", 8 * 6 * 7 - 1)
+    y = torch.rand(1, 1, 6, 7)
+    first, valid = knn_search(y, torch.ones(9), k=8, window=3, patch=3)
+    second, _ = knn_search(y, torch.ones(9), k=8, window=3, patch=3)
+    want_n, want_v = _dense_want(6, 7, 3)
+    assert torch.equal(first[0], want_n) and torch.equal(valid[0], want_v)
+    assert torch.equal(second, first) and second.data_ptr() != first.data_ptr()
+
+
 def test_blocking_does_not_change_the_result():
     y = torch.rand(1, 1, 13, 10)
     kappa = torch.ones(25)
