@@ -196,11 +196,10 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
     dx = torch.tensor([o[1] for o in offsets], device=y.device).view(n, 1, 1)
     cols = torch.arange(wg, device=y.device).view(1, 1, wg)
     col_ok = (cols + dx >= 0) & (cols + dx < wg)                           # (n, 1, Wg)
-    kk = min(k, n)
     rows = max(1, block_elems // max(1, n * wg))
-    dense = k == n              # every offset kept, in the window's order: geometry only
+    dense = k >= n              # every offset kept, in the window's order: geometry only
     if dense:
-        nbr, valid = _dense_lists(hg, wg, window, y.device)
+        nbr, valid = _dense_lists(hg, wg, window, y.device)                # (1, n, Hg, Wg)
     else:
         nbr = torch.empty(b, k, hg, wg, dtype=torch.long, device=y.device)
         valid = torch.zeros(b, k, hg, wg, dtype=torch.bool, device=y.device)
@@ -219,26 +218,22 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
         rr = torch.arange(r0, r1, device=y.device).view(1, -1, 1)
         inside = ((rr + dy >= 0) & (rr + dy < hg)) & col_ok                # (n, rows, Wg)
         own = rr * wg + cols                                               # (1, rows, Wg)
-        if kk == n:             # every offset, in the window's order (k > n: padded below)
-            ok = inside.unsqueeze(0).expand(b, -1, -1, -1)                 # (B, n, rows, Wg)
-            dist.append(d * ok)
-            idx = (own + dy * wg + dx).unsqueeze(0)
-        else:
-            with torch.no_grad():
-                best_d, best_o = d.masked_fill(~inside, float("inf")).topk(kk, dim=1,
-                                                                           largest=False)
-            ok = torch.isfinite(best_d)                                    # (B, kk, rows, Wg)
-            dist.append(d.gather(1, best_o) * ok)
-            idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
-        nbr[:, :kk, r0:r1] = torch.where(ok, idx, own.expand_as(idx))
-        valid[:, :kk, r0:r1] = ok
+        with torch.no_grad():
+            best_d, best_o = d.masked_fill(~inside, float("inf")).topk(k, dim=1, largest=False)
+        ok = torch.isfinite(best_d)                                        # (B, k, rows, Wg)
+        dist.append(d.gather(1, best_o) * ok)
+        idx = own + dy.view(-1)[best_o] * wg + dx.view(-1)[best_o]
+        nbr[:, :, r0:r1] = torch.where(ok, idx, own.expand_as(idx))
+        valid[:, :, r0:r1] = ok
     d = torch.cat(dist, dim=2) if len(dist) > 1 else dist[0]
-    if dense:
-        return nbr.expand(b, -1, -1, -1), valid.expand(b, -1, -1, -1), d
-    if kk < k:                                        # fewer candidates than k: self, invalid
-        own = torch.arange(hg * wg, device=y.device).view(1, 1, hg, wg)
-        nbr[:, kk:] = own
-        d = torch.cat([d, d.new_zeros(b, k - kk, hg, wg)], dim=1)
+    if not dense:
+        return nbr, valid, d
+    nbr, valid = nbr.expand(b, -1, -1, -1), valid.expand(b, -1, -1, -1)
+    if k > n:                                         # fewer candidates than k: self, invalid
+        own = torch.arange(hg * wg, device=y.device).view(1, 1, hg, wg).expand(b, k - n, -1, -1)
+        nbr = torch.cat([nbr, own], dim=1)
+        valid = torch.cat([valid, torch.zeros_like(own, dtype=torch.bool)], dim=1)
+        d = torch.cat([d, d.new_zeros(b, k - n, hg, wg)], dim=1)
     return nbr, valid, d
 
 

@@ -139,6 +139,24 @@ def test_dense_lists_of_a_large_grid_are_built_each_time(monkeypatch):
     assert torch.equal(second, first) and second.data_ptr() != first.data_ptr()
 
 
+def test_more_neighbours_than_the_window_has_pads_with_the_position_itself():
+    """``k > window^2 - 1``: the window's offsets first, in its order, then the position itself,
+    with ``valid = False``, distance 0 and weight 0."""
+    y = torch.rand(2, 1, 6, 5, dtype=torch.float64)
+    kappa = torch.rand(9, dtype=torch.float64) + 0.5
+    nbr, valid = knn_search(y, kappa, k=10, window=3, patch=3)
+    want_n, want_v = _dense_want(6, 5, 3)
+    own = torch.arange(30).view(1, 6, 5).expand(2, -1, -1)
+    assert nbr.shape == (2, 10, 6, 5)
+    assert torch.equal(nbr[:, :8], want_n.expand(2, -1, -1, -1))
+    assert torch.equal(valid[:, :8], want_v.expand(2, -1, -1, -1))
+    assert all(torch.equal(nbr[:, r], own) for r in (8, 9)) and not valid[:, 8:].any()
+    assert (_search(y, kappa, 10, 3, 3, "same", 1 << 20)[2][:, 8:] == 0).all()
+    _, a = nonlocal_graph(y, kappa, 10, 3, 3)
+    assert (a[:, 8:] == 0).all()
+    torch.testing.assert_close(a.sum(1), torch.ones(2, 6, 5, dtype=torch.float64))
+
+
 def test_blocking_does_not_change_the_result():
     y = torch.rand(1, 1, 13, 10)
     kappa = torch.ones(25)
