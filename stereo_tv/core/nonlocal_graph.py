@@ -179,6 +179,44 @@ def _build_dense_lists(hg: int, wg: int, window: int,
     return nbr.unsqueeze(0), valid.unsqueeze(0)
 
 
+def _offset_distances(ypad: torch.Tensor, big: torch.Tensor, kap2: torch.Tensor,
+                      offsets: list[tuple[int, int]], r0: int, r1: int, patch: int,
+                      pad: int) -> torch.Tensor:
+    """``(B, m, r1 - r0, Wg)`` squared patch distances of grid rows ``r0:r1`` to their
+    neighbours at the ``m`` ``offsets``: a depthwise convolution of the squared differences
+    with ``kap2`` ``(C, s, s)``; ``big`` is ``ypad`` padded by ``pad`` on each side."""
+    b, c, _, wp = ypad.shape
+    m, wg, h_in = len(offsets), wp - patch + 1, r1 - r0 + patch - 1
+    ref = ypad[..., r0:r0 + h_in, :].unsqueeze(1)                          # (B, 1, C, h_in, Wp)
+    shifted = torch.stack([big[..., pad + r0 + oy:pad + r0 + oy + h_in, pad + ox:pad + ox + wp]
+                           for oy, ox in offsets], dim=1)                  # (B, m, C, h_in, Wp)
+    e = (shifted - ref).square().view(b, m * c, h_in, wp)
+    weight = kap2.unsqueeze(1).repeat(m, 1, 1, 1)                          # (m*C, 1, s, s)
+    return _depthwise_conv(e, weight).view(b, m, c, r1 - r0, wg).sum(2)
+
+
+def _dense_distances(ypad: torch.Tensor, big: torch.Tensor, kap2: torch.Tensor,
+                     offsets: list[tuple[int, int]], r0: int, r1: int, patch: int,
+                     pad: int) -> torch.Tensor:
+    """:func:`_offset_distances` for every offset of a dense window, from the first half only.
+
+    The window's order puts ``-o`` at ``n - 1 - r`` when ``o`` is at ``r``, and a distance is
+    symmetric: ``d_{-o}(j) = d_o(j - o)``. So the first half's distances are computed on rows
+    ``r0 - pad:r1 + pad`` and the second half's are shifted copies of them. Where ``j - o`` is
+    off the grid the copy is 0; those neighbours are missing (``valid = False``) anyway.
+    """
+    hg, wg = ypad.shape[-2] - patch + 1, ypad.shape[-1] - patch + 1
+    half = len(offsets) // 2
+    a, e = max(0, r0 - pad), min(hg, r1 + pad)
+    dh = _offset_distances(ypad, big, kap2, offsets[:half], a, e, patch, pad)
+    # rows r0 - pad .. r1 + pad and columns -pad .. Wg + pad of the first half's distances
+    ext = F.pad(dh, (pad, pad, a - (r0 - pad), r1 + pad - e))
+    rows = r1 - r0
+    mirror = [ext[:, q, pad - oy:pad - oy + rows, pad - ox:pad - ox + wg]
+              for q, (oy, ox) in reversed(list(enumerate(offsets[:half])))]
+    return torch.cat([dh[:, :, r0 - a:r1 - a], torch.stack(mirror, dim=1)], dim=1)
+
+
 def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, patch: int,
                    mode: str, block_elems: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ypad = pad_for_patches(y, patch, mode)
@@ -189,7 +227,6 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
     offsets = window_offsets(window)
     n = len(offsets)
     kap2 = _kappa_map(kappa, c, patch).square().to(y.dtype)                # (C, s, s)
-    weight = kap2.unsqueeze(1).repeat(n, 1, 1, 1)                          # (n*C, 1, s, s)
     r = window // 2
     big = F.pad(ypad, (r, r, r, r), mode="replicate") if r > 0 else ypad
     dy = torch.tensor([o[0] for o in offsets], device=y.device).view(n, 1, 1)
@@ -206,15 +243,11 @@ def _search_blocks(y: torch.Tensor, kappa: torch.Tensor, k: int, window: int, pa
     dist = []
     for r0 in range(0, hg, rows):
         r1 = min(hg, r0 + rows)
-        h_in = r1 - r0 + patch - 1
-        ref = ypad[..., r0:r0 + h_in, :].unsqueeze(1)                      # (B, 1, C, h_in, Wp)
-        shifted = torch.stack([big[..., r + r0 + oy:r + r0 + oy + h_in, r + ox:r + ox + wp]
-                               for oy, ox in offsets], dim=1)              # (B, n, C, h_in, Wp)
-        e = (shifted - ref).square().view(b, n * c, h_in, wp)
-        d = _depthwise_conv(e, weight).view(b, n, c, r1 - r0, wg).sum(2)
         if dense:
+            d = _dense_distances(ypad, big, kap2, offsets, r0, r1, patch, r)
             dist.append(d * valid[:, :, r0:r1])
             continue
+        d = _offset_distances(ypad, big, kap2, offsets, r0, r1, patch, r)
         rr = torch.arange(r0, r1, device=y.device).view(1, -1, 1)
         inside = ((rr + dy >= 0) & (rr + dy < hg)) & col_ok                # (n, rows, Wg)
         own = rr * wg + cols                                               # (1, rows, Wg)

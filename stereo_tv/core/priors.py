@@ -337,27 +337,45 @@ class _DenseWindowGameGrad(torch.autograd.Function):
         want_s = ctx.needs_input_grad[3] or (l1 and ctx.needs_input_grad[5])
         grad_a = torch.zeros_like(a) if want_a or want_strength else None
         grad_s = torch.zeros_like(z) if want_s else None
+        one = z.shape[1] == 1
+
+        def put(r, rows, cols, x, t):
+            """grad_a[:, r] on (rows, cols) = the channel sum of x * t."""
+            if one:
+                torch.mul(x, t, out=grad_a[:, r:r + 1, rows, cols])
+            else:
+                grad_a[:, r, rows, cols] = (x * t).sum(1)
+
         for r in range(n // 2):
             q, o = n - 1 - r, ctx.offsets[r]
             (sr, sc), (dr, dc) = _src(o, h, w), _dst(o, h, w)
             e = zs[..., dr, dc] - zs[..., sr, sc]
-            # dL/du of (j, o) and of (j + o, -o), both on j's slice
+            t = (F.hardtanh(e) if l1 else e) if grad_a is not None else None
+            g_src, g_dst = grad[..., sr, sc], grad[..., dr, dc]
+            a_r, a_q = a[:, r:r + 1, sr, sc], a[:, q:q + 1, dr, dc]
             if ctx.symmetric:
-                g_r = 0.5 * (grad[..., dr, dc] - grad[..., sr, sc])
-                g_q = -g_r
+                # dL/du of (j, o) is 1/2 (grad(j + o) - grad(j)), that of (j + o, -o) its
+                # negative: both weights get the same gradient
+                g = (g_dst - g_src).mul_(0.5)
+                if grad_a is not None:
+                    put(r, sr, sc, g, t)
+                    grad_a[:, q, dr, dc] = grad_a[:, r, sr, sc]
+                gc = g.mul_(a_r + a_q) if grad_s is not None else None
             else:
-                g_r, g_q = -grad[..., sr, sc], -grad[..., dr, dc]
-            if grad_a is not None:
-                t = F.hardtanh(e) if l1 else e
-                ga_r, ga_q = g_r * t, g_q * t                       # the second is -(dL/da_q)
-                grad_a[:, r, sr, sc] = ga_r[:, 0] if ga_r.shape[1] == 1 else ga_r.sum(1)
-                grad_a[:, q, dr, dc] = -(ga_q[:, 0] if ga_q.shape[1] == 1 else ga_q.sum(1))
-            if grad_s is not None:
-                gc = a[:, r:r + 1, sr, sc] * g_r - a[:, q:q + 1, dr, dc] * g_q
+                # dL/du of (j, o) is -grad(j), that of (j + o, -o) -grad(j + o); the first
+                # half's weight gradients are negated after the loop
+                if grad_a is not None:
+                    put(r, sr, sc, g_src, t)
+                    put(q, dr, dc, g_dst, t)
+                gc = (a_q * g_dst).addcmul_(a_r, g_src, value=-1.0) if grad_s is not None \
+                    else None
+            if gc is not None:
                 if l1:
                     gc = torch.ops.aten.hardtanh_backward(gc, e, -1.0, 1.0)
                 grad_s[..., dr, dc] += gc
                 grad_s[..., sr, sc] -= gc
+        if grad_a is not None and not ctx.symmetric:
+            grad_a[:, :n // 2].neg_()
         grad_z = grad_alpha = grad_strength = None
         if want_strength:
             grad_strength = ((1.0 if l1 else 2.0) * (grad_a * a).sum()).reshape(strength.shape)

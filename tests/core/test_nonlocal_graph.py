@@ -157,6 +157,21 @@ def test_more_neighbours_than_the_window_has_pads_with_the_position_itself():
     torch.testing.assert_close(a.sum(1), torch.ones(2, 6, 5, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("block_elems", [1, 200, 1 << 22])
+@pytest.mark.parametrize("mode,channels", [("same", 1), ("valid", 2)])
+def test_dense_distances_from_half_the_offsets(block_elems, mode, channels):
+    """A dense window computes the first half of its offsets and shifts those distances for
+    the mirrored half (``d_{-o}(j) = d_o(j - o)``), in row blocks thinner than the window as
+    well: the distances and their gradients are those of the recomputing path, and 0 at the
+    missing neighbours."""
+    y = torch.rand(2, channels, 12, 10, dtype=torch.float64, requires_grad=True)
+    kappa = (torch.rand(channels * 9, dtype=torch.float64) + 0.5).requires_grad_()
+    nbr, valid, d = _search(y, kappa, 48, 7, 3, mode, block_elems)
+    ref = patch_distance(y, kappa, nbr, 3, mode) * valid
+    assert (d[~valid] == 0).all() and (~valid).any()
+    assert_same_vjp(d, ref, (y, kappa))
+
+
 def test_blocking_does_not_change_the_result():
     y = torch.rand(1, 1, 13, 10)
     kappa = torch.ones(25)
