@@ -44,7 +44,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"image not found: {path}")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ValueError(f"cannot decode image: {path}")
+        raise UserError(f"cannot decode image: {path}")
     scale = float(np.iinfo(img.dtype).max) if np.issubdtype(img.dtype, np.integer) else 1.0
     img = img.astype(np.float32) / scale
     if img.ndim == 3:

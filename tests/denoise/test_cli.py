@@ -67,6 +67,14 @@ def test_error_missing_input(tmp_path):
     assert not (tmp_path / "o.png").exists()
 
 
+def test_error_corrupt_input(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    res = _cli("run", "--input", str(tmp_path / "bad.png"), "--sigma", "25",
+               "--model", "tv-chambolle", "--out", str(tmp_path / "o.png"))
+    assert_user_error(res, "cannot decode image", "bad.png")
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_error_unsupported_sigma(tmp_path):
     write_image(tmp_path / "in.png", np.zeros((8, 8)))
     res = _cli("run", "--input", str(tmp_path / "in.png"), "--sigma", "7",
